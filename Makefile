@@ -1,0 +1,51 @@
+# qpaper: the Makefile is the interface. `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PROFILE ?= mini
+SEED ?= 0
+WORKERS ?=
+RESULTS := results/$(PROFILE)
+DATASETS := data/processed/datasets/$(PROFILE)
+
+.PHONY: help env test data reproduce smoke bench datasets clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+env: $(STAMP)  ## create .venv and install qpaper with its dev extras (idempotent)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+test: $(STAMP)  ## run the test suite (builds the env first if needed)
+	$(BIN)/python -m pytest
+
+data: $(STAMP)  ## fetch, verify and prepare the wallpapers (apt-get download + dpkg-deb -x)
+	$(BIN)/qpaper data fetch wallpapers --seed $(SEED)
+
+datasets: $(if $(filter mini,$(PROFILE)),data,$(STAMP))  ## build the train and test datasets of PROFILE for QF2 90 and 80
+	@for qf2 in 90 80; do for split in train test; do \
+	  $(BIN)/qpaper dataset build --profile $(PROFILE) --split $$split --qf2 $$qf2 --seed $(SEED) \
+	    $(if $(WORKERS),--workers $(WORKERS)) --out $(DATASETS)/qf2-$$qf2-$$split || exit 1; \
+	done; done
+
+reproduce: datasets  ## everything that exists so far, on PROFILE (default mini)
+	$(BIN)/python -m qpaper.report datasets --profile $(PROFILE) --seed $(SEED) \
+	  --datasets $(DATASETS) --out $(RESULTS)
+	@echo "reproduce: data and datasets of profile $(PROFILE) are built and summarised in $(RESULTS)/."
+	@echo "reproduce: training, evaluation and the paper's tables arrive with the estimator and notebook issues."
+
+smoke:  ## the smoke profile end to end, in a minute or two
+	$(MAKE) reproduce PROFILE=smoke
+
+bench: $(STAMP)  ## benchmarks: ratios measured in one run
+	$(BIN)/python benchmarks/bench_generator.py
+
+clean:  ## remove generated datasets (keeps fetched data and the env)
+	rm -rf data/processed/datasets

@@ -1,0 +1,59 @@
+"""Patch generator throughput: qpaper's generator against a plain whole-image pipeline.
+
+Both run in this one process run, on the same units, and the result is reported as ratios:
+- per core: qpaper (auto path: per-patch crops where patches cover little of the image) vs the
+  plain pipeline (both compressions on the whole image for every unit, as the authors' code does);
+- end to end: qpaper's multiprocess build vs the plain pipeline on one core.
+Image sets: the skimage photos (small) and RAISE-sized 4928x3264 images (upscaled skimage photos,
+written to a temporary folder: content does not matter for timing).
+"""
+
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+
+from qpaper import djpeg
+from qpaper.djpeg import DatasetSpec, DJpegDataset
+from qpaper.provenance import hardware
+from qpaper.sources import read_image, skimage_dir
+
+
+def per_core(ds, path, units):
+    t = time.perf_counter()
+    n = sum(len(ds.unit(u, path)[0]) for u in units)
+    return n / (time.perf_counter() - t)
+
+
+def main():
+    tmp = tempfile.TemporaryDirectory()
+    big = Path(tmp.name) / "raise_like"
+    big.mkdir()
+    for name in ("astronaut", "coffee"):
+        img = read_image(skimage_dir() / f"{name}.png")
+        cv2.imwrite(str(big / f"{name}.png"), cv2.resize(img, (4928, 3264), interpolation=cv2.INTER_LANCZOS4)[:, :, ::-1])
+    cases = [("skimage 512px, 20 patches/image", dict(source="skimage", patches_per_image=20, patches_per_qf1=400)),
+             ("RAISE-sized 4928x3264, 100 patches/image", dict(source=f"folder:{big}", patches_per_image=100,
+                                                               patches_per_qf1=400))]
+    print(f"# generator benchmark on {hardware()}")
+    print(f"{'images':<42} {'plain p/s/core':>15} {'qpaper p/s/core':>16} {'ratio':>6} {'build p/s':>10} {'ratio':>6}")
+    for label, kw in cases:
+        spec = DatasetSpec(split="all", qf2=90, qf1=(70, 90), **kw)
+        ds = DJpegDataset(spec)
+        units = range(ds.n_units)
+        per_core(ds, "whole", units[:1])  # warm the image cache
+        plain = per_core(ds, "whole", units)
+        ours = per_core(ds, "auto", units)
+        with tempfile.TemporaryDirectory() as out:
+            t = time.perf_counter()
+            djpeg.build(spec, out, workers=os.cpu_count(), progress=False, log=lambda *_: None)
+            build = len(ds) / (time.perf_counter() - t)
+        print(f"{label:<42} {plain:>15.1f} {ours:>16.1f} {ours / plain:>6.2f} {build:>10.1f} {build / plain:>6.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,159 @@
+"""The ``qpaper`` command: parses arguments and calls the package; no logic of its own."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def cmd_table(a):
+    from . import jpeg
+    t = jpeg.standard_table(a.qf, chroma=a.chroma)
+    if a.zigzag or a.nc:
+        v = jpeg.zigzag(t)[: a.nc or 64]
+        print(" ".join(str(int(x)) for x in v))
+    else:
+        print(jpeg.format_table(t))
+
+
+def cmd_qtable(a):
+    from . import jpeg
+    info = jpeg.read_qtables(a.file)
+    t = jpeg.luminance_table(a.file)
+    qf, dist = jpeg.nearest_standard_qf(t)
+    ps, psd = jpeg.nearest_photoshop_quality(t)
+    print(f"{a.file}: {len(info['tables'])} quantization table(s), "
+          f"{'progressive' if info['progressive'] else 'baseline/sequential'}, "
+          f"{len(info['components'])} component(s)")
+    print("luminance table (natural order):")
+    print(jpeg.format_table(t))
+    print(f"first {a.nc} zig-zag: " + " ".join(str(int(x)) for x in jpeg.zigzag(t)[: a.nc]))
+    exact = " (exact)" if dist == 0 else ""
+    print(f"nearest standard QF: {qf}{exact}, mean absolute difference {dist:.3f}")
+    print(f"nearest Photoshop quality: {ps}{' (exact)' if psd == 0 else ''}, mean absolute difference {psd:.3f}")
+
+
+def cmd_data_fetch(a):
+    from . import fetch, sources
+    if a.name == "wallpapers":
+        raw = sources.fetch_wallpapers(a.out, a.debs)
+        sources.prepare_wallpapers(raw.parent if a.out else None, seed=a.seed)
+    else:
+        if not a.csv:
+            raise ValueError(f"fetching {a.name} needs --csv FILE (the dataset's official URL list)")
+        out = fetch.fetch(a.name, a.csv, a.out, a.url_column, a.limit)
+        print(f"{a.name}: downloaded and checked into {out}")
+
+
+def cmd_data_list(a):
+    from .sources import get_source, split_records
+    recs = split_records(get_source(a.source), a.split, seed=a.seed)
+    print("id\tscene\tlicence\tsha256\tpath")
+    for r in recs:
+        print(f"{r.id}\t{r.scene}\t{r.licence}\t{r.sha256 or '-'}\t{r.path}")
+
+
+def cmd_data_trace(a):
+    from .sources import THRESHOLD_NOTE, jpeg_trace_score, read_image
+    for f in a.files:
+        s = jpeg_trace_score(read_image(f))
+        print(f"{f}\t{s:.4f}\t{'JPEG trace' if s > a.threshold else 'no trace found'}")
+    print(THRESHOLD_NOTE.format(a.threshold), file=sys.stderr)
+
+
+def cmd_dataset_build(a):
+    from . import djpeg
+    from .profiles import dataset_spec
+    shift = "aligned" if a.aligned else "misaligned" if a.misaligned else "random"
+    over = {k: v for k, v in (("channels", a.channels), ("encoder", a.encoder), ("subsampling", a.subsampling))
+            if v is not None}
+    if a.qf1:
+        over["qf1"] = tuple(a.qf1.split(","))
+    spec = dataset_spec(a.profile, a.split, a.qf2, a.seed, shift, **over)
+    m = djpeg.build(spec, a.out, workers=a.workers, progress=not a.quiet)
+    print(f"{m['count']} patches in {a.out} ({m['build_seconds']} s); content sha256 {m['content_sha256']}")
+
+
+def cmd_dataset_info(a):
+    from . import djpeg
+    print(djpeg.info(a.dir))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="qpaper", description="Primary quantization matrix estimation of "
+                                "double JPEG images (Tondi et al., EURASIP JIS 2021).")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("table", help="print a standard IJG quantization table")
+    s.add_argument("qf", type=int, help="quality factor 1..100")
+    s.add_argument("--zigzag", action="store_true", help="print the 64 values in zig-zag order")
+    s.add_argument("--nc", type=int, default=None, help="print only the first NC zig-zag values")
+    s.add_argument("--chroma", action="store_true", help="the chrominance table instead of luminance")
+    s.set_defaults(func=cmd_table)
+
+    s = sub.add_parser("qtable", help="print a JPEG file's luminance table and its nearest QF")
+    s.add_argument("file")
+    s.add_argument("--nc", type=int, default=15, help="how many zig-zag values to list (default 15)")
+    s.set_defaults(func=cmd_qtable)
+
+    d = sub.add_parser("data", help="image sources: fetch, list, check").add_subparsers(
+        dest="data_command", required=True, metavar="ACTION")
+    s = d.add_parser("fetch", help="fetch and verify an image source")
+    s.add_argument("name", choices=["wallpapers", "raise", "dresden"])
+    s.add_argument("--csv", help="official URL list (raise, dresden)")
+    s.add_argument("--out", help="destination folder (default data/raw/NAME)")
+    s.add_argument("--url-column", help="CSV column holding the URLs")
+    s.add_argument("--limit", type=int, help="fetch only the first N images")
+    s.add_argument("--debs", help="folder with the wallpaper .deb files, where apt-get is missing")
+    s.add_argument("--seed", type=int, default=0, help="seed of the wallpapers' downscale factors")
+    s.set_defaults(func=cmd_data_fetch)
+    s = d.add_parser("list", help="list a source's images (id, scene, licence, sha256)")
+    s.add_argument("source", help="skimage, wallpapers, raise, dresden or folder:PATH")
+    s.add_argument("--split", default="all", choices=["all", "train", "test"])
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(func=cmd_data_list)
+    s = d.add_parser("trace", help="DCT-comb check for JPEG traces in image files")
+    s.add_argument("files", nargs="+")
+    s.add_argument("--threshold", type=float, default=0.05)
+    s.set_defaults(func=cmd_data_trace)
+
+    d = sub.add_parser("dataset", help="double-JPEG patch datasets").add_subparsers(
+        dest="dataset_command", required=True, metavar="ACTION")
+    s = d.add_parser("build", help="generate a dataset into shards (resumes a killed build)")
+    s.add_argument("--profile", default="smoke", choices=["smoke", "mini", "paper"])
+    s.add_argument("--split", default="train", choices=["train", "test"])
+    s.add_argument("--qf2", type=int, default=90)
+    s.add_argument("--qf1", help="comma-separated QF1 list overriding the profile's (e.g. 70,90 or ps8,ps10)")
+    s.add_argument("--out", required=True)
+    s.add_argument("--seed", type=int, default=0)
+    g = s.add_mutually_exclusive_group()
+    g.add_argument("--aligned", action="store_true", help="force r = c = 0")
+    g.add_argument("--misaligned", action="store_true", help="force (r, c) != (0, 0)")
+    s.add_argument("--channels", choices=["rgb", "y"], help="rgb (the paper) or y (the authors' code)")
+    s.add_argument("--encoder", choices=["opencv", "pillow"])
+    s.add_argument("--subsampling", choices=["4:2:0", "4:2:2", "4:4:4"])
+    s.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.set_defaults(func=cmd_dataset_build)
+    s = d.add_parser("info", help="counts per QF1 and aligned flag, and the content digest")
+    s.add_argument("dir")
+    s.set_defaults(func=cmd_dataset_info)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except KeyboardInterrupt:
+        print("qpaper: interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, OSError, KeyError) as e:
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        print(f"qpaper: error: {msg}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,436 @@
+"""The double-JPEG patch generator (paper, Section 4.2).
+
+Per image and QF1: compress at QF1, decode, crop the top ``r`` rows and left ``c`` columns (the
+``grid_shift``; ``aligned`` when r = c = 0), compress at QF2, decode, and cut 64x64 patches on the
+grid of the second compression. The label is the table read back from the QF1 file.
+
+A dataset is a :class:`DatasetSpec`. Its samples are grouped in *units* (one image at one QF1,
+up to ``patches_per_image`` patches); unit ``u`` is a pure function of (spec, u), so sample ``i``
+is too, whatever the number of workers. ``build`` caches samples to memory-mappable shards
+(``x-K.npy`` uint8 patches, ``q1-K.npy`` uint8 64-value zig-zag Q1, ``meta-K.npy``) with a
+manifest; each shard is written to temporary names and renamed, and a killed build resumes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import multiprocessing as mp
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from . import jpeg
+from .sources import atomic_write_bytes, get_source, image_size, load_image, split_records
+
+GRID_SHIFTS = ("random", "aligned", "misaligned")
+CHANNELS = ("rgb", "y")
+SHARD_PATCHES = 4096
+META_DTYPE = np.dtype([("image", "<i4"), ("scene", "<i4"), ("qf1", "<i2"), ("qf2", "<i2"),
+                       ("r", "i1"), ("c", "i1"), ("aligned", "?"), ("y", "<i4"), ("x", "<i4"),
+                       ("unit", "<i4")])
+
+
+class DatasetError(ValueError):
+    """A dataset folder is missing, incomplete or corrupt; one line for the user."""
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """Everything that determines a dataset's bytes. ``qf1`` entries are standard qualities
+    (ints) or Photoshop qualities ("ps8", "ps9", "ps10", "ps12", with ``encoder="pillow"``)."""
+
+    source: str
+    split: str
+    qf2: int
+    qf1: tuple
+    patches_per_image: int = 100
+    patches_per_qf1: int = 100_000
+    patch: int = 64
+    grid_shift: str = "random"
+    channels: str = "rgb"
+    encoder: str = "opencv"
+    subsampling: str = "4:2:0"
+    seed: int = 0
+    test_share: float = 0.25
+    n_test: int | None = None
+    nc: int = jpeg.NC
+
+    def __post_init__(self):
+        object.__setattr__(self, "qf1", tuple(_canon_q1(q) for q in self.qf1))
+        if self.grid_shift not in GRID_SHIFTS:
+            raise ValueError(f"grid_shift must be one of {GRID_SHIFTS}")
+        if self.channels not in CHANNELS:
+            raise ValueError(f"channels must be one of {CHANNELS}")
+        if self.subsampling not in jpeg.SUBSAMPLINGS:
+            raise ValueError(f"subsampling must be one of {jpeg.SUBSAMPLINGS}")
+        if self.patch % 16 or self.patch <= 0:
+            raise ValueError("patch size must be a positive multiple of 16")
+        if not 1 <= self.qf2 <= 100:
+            raise ValueError("qf2 must be in 1..100")
+        if self.encoder == "opencv" and any(isinstance(q, str) for q in self.qf1):
+            raise ValueError("Photoshop tables as Q1 need encoder='pillow'")
+        if self.patches_per_image < 1 or self.patches_per_qf1 < 1 or not self.qf1:
+            raise ValueError("a dataset needs QF1 values and at least one patch")
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["qf1"] = list(self.qf1)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "DatasetSpec":
+        return cls(**{**d, "qf1": tuple(d["qf1"])})
+
+    def digest(self) -> str:
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()
+
+
+def _canon_q1(q):
+    s = str(q).strip().lower()
+    if s.startswith("ps"):
+        jpeg.photoshop_table(int(s[2:]))  # raises for unknown qualities
+        return f"ps{int(s[2:])}"
+    v = int(s)
+    if not 1 <= v <= 100:
+        raise ValueError(f"QF1 {v} outside 1..100")
+    return v
+
+
+def draw_shift(rng: np.random.Generator, policy: str) -> tuple[int, int]:
+    """Grid shift (r, c) in 0..7 (Section 4.2): uniform (aligned with probability 1/64),
+    forced aligned (0, 0), or uniform over the 63 misaligned shifts."""
+    if policy == "aligned":
+        return 0, 0
+    if policy == "random":
+        r, c = rng.integers(0, 8, size=2)
+        return int(r), int(c)
+    k = int(rng.integers(1, 64))
+    return k // 8, k % 8
+
+
+class DJpegDataset:
+    """Seekable double-JPEG samples of a spec: ``len(ds)``, ``ds[i]`` and ``ds.unit(u)``."""
+
+    def __init__(self, spec: DatasetSpec, data_dir=None):
+        self.spec = spec
+        records = get_source(spec.source, data_dir)
+        self.records = split_records(records, spec.split, spec.test_share, spec.n_test, spec.seed)
+        if not self.records:
+            raise DatasetError(f"source {spec.source} split {spec.split} has no images")
+        self.scenes = sorted({r.scene for r in self.records})
+        self._scene_index = {s: k for k, s in enumerate(self.scenes)}
+        self.sizes = [image_size(r.path) for r in self.records]
+        self._plan_units()
+        self._cache = (None, None)
+
+    def _unit_rng(self, qf_idx: int, u: int) -> np.random.Generator:
+        return np.random.default_rng([self.spec.seed, 0x44A9E6, qf_idx, u])
+
+    def _cells(self, img: int, r: int, c: int) -> int:
+        h, w = self.sizes[img]
+        p = self.spec.patch
+        return max(0, (h - r) // p) * max(0, (w - c) // p)
+
+    def _plan_units(self) -> None:
+        """Units per QF1: images in a seeded order (a new permutation per QF1), repeated with
+        fresh shifts if one pass is not enough, until ``patches_per_qf1`` patches."""
+        s, n = self.spec, len(self.records)
+        units = []  # (qf_idx, local unit, image, r, c, count)
+        for qi in range(len(s.qf1)):
+            perm = np.random.default_rng([s.seed, 0x9E3779, qi]).permutation(n)
+            total, u, empty = 0, 0, 0
+            while total < s.patches_per_qf1:
+                img = int(perm[u % n])
+                r, c = draw_shift(self._unit_rng(qi, u), s.grid_shift)
+                count = min(s.patches_per_image, self._cells(img, r, c), s.patches_per_qf1 - total)
+                empty = empty + 1 if count == 0 else 0
+                if empty > n:
+                    raise DatasetError(f"no image of {s.source} is larger than {s.patch + 7} pixels")
+                if count:
+                    units.append((qi, u, img, r, c, count))
+                    total += count
+                u += 1
+        self.units = units
+        counts = np.array([u[5] for u in units], dtype=np.int64)
+        self.starts = np.concatenate([[0], np.cumsum(counts)])
+
+    def __len__(self) -> int:
+        return int(self.starts[-1])
+
+    @property
+    def n_units(self) -> int:
+        return len(self.units)
+
+    def unit_of(self, i: int) -> tuple[int, int]:
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        u = int(np.searchsorted(self.starts, i, side="right") - 1)
+        return u, i - int(self.starts[u])
+
+    def __getitem__(self, i: int):
+        """(patch uint8 [p, p, C], q1 uint8 [64] zig-zag, meta record) of sample ``i``."""
+        u, k = self.unit_of(int(i))
+        if self._cache[0] != u:
+            self._cache = (u, self.unit(u))
+        x, q1, meta = self._cache[1]
+        return x[k], q1[k], meta[k]
+
+    def unit(self, u: int, path: str = "auto"):
+        """Generate unit ``u``: arrays x [n, p, p, C], q1 [n, 64], meta [n]. ``path`` picks the
+        whole-image pipeline or the per-patch crop pipeline (bit-identical, see tests)."""
+        s = self.spec
+        qi, lu, img, r, c, count = self.units[u]
+        rng = self._unit_rng(qi, lu)
+        r2, c2 = draw_shift(rng, s.grid_shift)
+        assert (r2, c2) == (r, c)
+        h, w = self.sizes[img]
+        p = s.patch
+        rows, cols = (h - r) // p, (w - c) // p
+        cells = rng.choice(rows * cols, size=count, replace=False)
+        ys, xs = (cells // cols) * p, (cells % cols) * p
+        rec = self.records[img]
+        im = load_image(rec.path, rec.sha256)
+        q1 = s.qf1[qi]
+        if path == "auto":
+            path = "crop" if count * (p + 48) ** 2 < 0.5 * h * w else "whole"
+        if path == "whole":
+            patches, table = _whole_image(im, q1, s, r, c, ys, xs)
+        elif path == "crop":
+            patches, table = _crop_patches(im, q1, s, r, c, ys, xs)
+        else:
+            raise ValueError("path must be auto, whole or crop")
+        if s.channels == "y":
+            patches = np.stack([jpeg.to_luma(x) for x in patches])[..., None]
+        meta = np.zeros(count, dtype=META_DTYPE)
+        meta["image"], meta["scene"], meta["qf1"], meta["qf2"] = img, self._scene_index[rec.scene], qi, s.qf2
+        meta["r"], meta["c"], meta["aligned"] = r, c, (r == 0 and c == 0)
+        meta["y"], meta["x"], meta["unit"] = ys, xs, u
+        q1v = np.repeat(jpeg.zigzag(table).astype(np.uint8)[None], count, axis=0)
+        return np.ascontiguousarray(patches), q1v, meta
+
+    def shard_units(self, units_per_shard: int) -> list[range]:
+        return [range(a, min(a + units_per_shard, self.n_units))
+                for a in range(0, self.n_units, units_per_shard)]
+
+    def shard(self, units: range):
+        parts = [self.unit(u) for u in units]
+        return tuple(np.concatenate([p[k] for p in parts]) for k in range(3))
+
+
+def _whole_image(im, q1, s: DatasetSpec, r, c, ys, xs):
+    """Plain pipeline: both compressions on the whole image, then cut the patches."""
+    b1 = jpeg.encode(im, q1, s.encoder, s.subsampling)
+    table = jpeg.luminance_table(b1)
+    d1 = jpeg.decode(b1)[r:, c:]
+    d2 = jpeg.decode(jpeg.encode(np.ascontiguousarray(d1), s.qf2, s.encoder, s.subsampling))
+    p = s.patch
+    return np.stack([d2[y:y + p, x:x + p] for y, x in zip(ys, xs)]), table
+
+
+def _crop_patches(im, q1, s: DatasetSpec, r, c, ys, xs):
+    """Per-patch pipeline, bit-identical to :func:`_whole_image`: each patch is computed from a
+    window that starts on an MCU boundary of both compressions and has a one-MCU margin (where
+    the image goes on) for chroma down/upsampling, so the blocks that reach the patch see the
+    same pixels as in the whole image."""
+    mcu = 8 if s.subsampling == "4:4:4" else 16
+    m = 0 if mcu == 8 else 16
+    H, W = im.shape[:2]
+    h2, w2 = H - r, W - c
+    p = s.patch
+    out, table = [], None
+    for y, x in zip(ys, xs):
+        # window of the second compression, in cropped coordinates
+        wy0, wy1 = max(0, y - m), min(h2, y + p + m)
+        wx0, wx1 = max(0, x - m), min(w2, x + p + m)
+        # window of the first compression, in image coordinates
+        oy0 = max(0, (wy0 + r) // mcu * mcu - m)
+        ox0 = max(0, (wx0 + c) // mcu * mcu - m)
+        oy1 = min(H, -(-(wy1 + r) // mcu) * mcu + m)
+        ox1 = min(W, -(-(wx1 + c) // mcu) * mcu + m)
+        b1 = jpeg.encode(np.ascontiguousarray(im[oy0:oy1, ox0:ox1]), q1, s.encoder, s.subsampling)
+        if table is None:
+            table = jpeg.luminance_table(b1)
+        d1 = jpeg.decode(b1)
+        w1 = d1[wy0 + r - oy0:wy1 + r - oy0, wx0 + c - ox0:wx1 + c - ox0]
+        d2 = jpeg.decode(jpeg.encode(np.ascontiguousarray(w1), s.qf2, s.encoder, s.subsampling))
+        out.append(d2[y - wy0:y - wy0 + p, x - wx0:x - wx0 + p])
+    return np.stack(out), table
+
+
+# ---------------------------------------------------------------------------------------------
+# Shard cache
+
+def _shard_names(k: int) -> dict:
+    return {a: f"{a}-{k:05d}.npy" for a in ("x", "q1", "meta")}
+
+
+def _npy_bytes(arr: np.ndarray) -> bytes:
+    import io
+    buf = io.BytesIO()
+    np.save(buf, arr, allow_pickle=False)
+    return buf.getvalue()
+
+
+_WORKER = {}
+
+
+def _worker_init(spec_dict, data_dir):
+    cv2.setNumThreads(1)
+    _WORKER["ds"] = DJpegDataset(DatasetSpec.from_dict(spec_dict), data_dir)
+
+
+def _build_shard(args):
+    k, units, out = args
+    ds = _WORKER["ds"]
+    arrays = dict(zip(("x", "q1", "meta"), ds.shard(units)))
+    info = {"index": k, "units": [units.start, units.stop], "count": int(len(arrays["x"])), "files": {}}
+    for a, name in _shard_names(k).items():
+        data = _npy_bytes(arrays[a])
+        atomic_write_bytes(Path(out) / name, data)
+        info["files"][a] = {"name": name, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+    # the marker is written last: a shard without it is incomplete and is rebuilt
+    atomic_write_bytes(Path(out) / f"done-{k:05d}.json", json.dumps(info, sort_keys=True).encode())
+    return info
+
+
+def _shard_complete(out: Path, k: int) -> dict | None:
+    marker = out / f"done-{k:05d}.json"
+    if not marker.exists():
+        return None
+    try:
+        info = json.loads(marker.read_text())
+        for f in info["files"].values():
+            if (out / f["name"]).stat().st_size != f["bytes"]:
+                return None
+        return info
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def build(spec: DatasetSpec, out_dir, workers: int | None = None, data_dir=None, progress: bool = True,
+          log=print) -> dict:
+    """Generate ``spec`` into shards under ``out_dir`` with ``workers`` processes (default: all
+    cores) and write ``manifest.json`` last. Complete shards from an earlier (killed) build of the
+    same spec are kept; a folder holding another spec is refused."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    spec_file = out / "spec.json"
+    if spec_file.exists():
+        old = json.loads(spec_file.read_text())
+        if old != spec.to_dict():
+            raise DatasetError(f"{out} holds another dataset spec; choose an empty folder")
+    else:
+        atomic_write_bytes(spec_file, json.dumps(spec.to_dict(), indent=1, sort_keys=True).encode())
+    t0 = time.time()
+    ds = DJpegDataset(spec, data_dir)
+    ups = max(1, SHARD_PATCHES // spec.patches_per_image)
+    shards = ds.shard_units(ups)
+    done = {k: info for k in range(len(shards)) if (info := _shard_complete(out, k))}
+    todo = [(k, shards[k], str(out)) for k in range(len(shards)) if k not in done]
+    workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
+    log(f"dataset: {len(ds)} patches in {len(shards)} shards ({len(done)} already built), {workers} worker(s)")
+    bar = tqdm(total=len(ds), initial=sum(i["count"] for i in done.values()), unit="patch",
+               disable=not progress, desc="building")
+    if todo:
+        if workers == 1:
+            _worker_init(spec.to_dict(), data_dir)
+            results = map(_build_shard, todo)
+        else:
+            ctx = mp.get_context("spawn")
+            pool = ctx.Pool(workers, _worker_init, (spec.to_dict(), data_dir))
+            results = pool.imap_unordered(_build_shard, todo)
+        try:
+            for info in results:
+                done[info["index"]] = info
+                bar.update(info["count"])
+        finally:
+            if workers > 1:
+                pool.close()
+                pool.join()
+    bar.close()
+    manifest = _manifest(ds, [done[k] for k in range(len(shards))], out, time.time() - t0)
+    atomic_write_bytes(out / "manifest.json", json.dumps(manifest, indent=1, sort_keys=True).encode())
+    return manifest
+
+
+def _manifest(ds: DJpegDataset, shards: list, out: Path, seconds: float) -> dict:
+    metas = [np.load(out / s["files"]["meta"]["name"]) for s in shards]
+    meta = np.concatenate(metas)
+    return {"format": 1, "spec": ds.spec.to_dict(), "spec_sha256": ds.spec.digest(),
+            "count": int(len(meta)), "scenes": ds.scenes, "images": [r.id for r in ds.records],
+            "qf1": list(ds.spec.qf1), "counts": _counts(meta, ds.spec.qf1),
+            "shards": shards, "content_sha256": content_digest(out, shards),
+            "build_seconds": round(seconds, 2)}
+
+
+def _counts(meta: np.ndarray, qf1: tuple) -> list:
+    rows = []
+    for qi, q in enumerate(qf1):
+        sel = meta["qf1"] == qi
+        rows.append({"qf1": q, "patches": int(sel.sum()), "aligned": int((sel & meta["aligned"]).sum())})
+    return rows
+
+
+def content_digest(out: Path, shards: list) -> str:
+    """sha256 over all patches then all labels, independent of how they are sharded."""
+    hx, hq = hashlib.sha256(), hashlib.sha256()
+    for s in shards:
+        hx.update(np.ascontiguousarray(np.load(out / s["files"]["x"]["name"], mmap_mode="r")).tobytes())
+        hq.update(np.ascontiguousarray(np.load(out / s["files"]["q1"]["name"], mmap_mode="r")).tobytes())
+    return hashlib.sha256(hx.digest() + hq.digest()).hexdigest()
+
+
+def open_dataset(path, verify: bool = True) -> dict:
+    """Read a built dataset: its manifest, and lists of memory-mapped x, q1 and meta arrays per
+    shard. ``verify`` checks every shard file against its sha256."""
+    out = Path(path)
+    mpath = out / "manifest.json"
+    if not mpath.exists():
+        raise DatasetError(f"{out}: no manifest.json (not a dataset, or its build did not finish)")
+    try:
+        manifest = json.loads(mpath.read_text())
+    except ValueError:
+        raise DatasetError(f"{mpath}: not valid JSON") from None
+    arrays = {"x": [], "q1": [], "meta": []}
+    for s in manifest["shards"]:
+        for a, f in s["files"].items():
+            fp = out / f["name"]
+            if not fp.exists():
+                raise DatasetError(f"{fp}: missing shard file")
+            if verify:
+                h = hashlib.sha256(fp.read_bytes()).hexdigest()
+                if h != f["sha256"]:
+                    raise DatasetError(f"{fp}: sha256 differs from the manifest (corrupt or half-written shard)")
+            arrays[a].append(np.load(fp, mmap_mode="r"))
+    return {"manifest": manifest, **arrays}
+
+
+def load_arrays(path, verify: bool = True):
+    """Whole dataset in memory: (x, q1, meta)."""
+    d = open_dataset(path, verify)
+    return tuple(np.concatenate(d[a]) for a in ("x", "q1", "meta"))
+
+
+def info(path) -> str:
+    """Text summary: counts per QF1 and aligned flag, and the content digest on the last line."""
+    d = open_dataset(path, verify=True)
+    m = d["manifest"]
+    digest = content_digest(Path(path), m["shards"])
+    if digest != m["content_sha256"]:
+        raise DatasetError(f"{path}: content digest differs from the manifest")
+    s = m["spec"]
+    lines = [f"source {s['source']} split {s['split']}  QF2 {s['qf2']}  grid_shift {s['grid_shift']}  "
+             f"channels {s['channels']}  encoder {s['encoder']} {s['subsampling']}  seed {s['seed']}",
+             f"{m['count']} patches from {len(m['images'])} images ({len(m['scenes'])} scenes) in "
+             f"{len(m['shards'])} shards", f"{'QF1':>6} {'patches':>8} {'aligned':>8} {'misaligned':>10}"]
+    for row in m["counts"]:
+        lines.append(f"{row['qf1']!s:>6} {row['patches']:>8} {row['aligned']:>8} {row['patches'] - row['aligned']:>10}")
+    lines.append(f"content sha256 {digest}")
+    return "\n".join(lines)

@@ -1,0 +1,303 @@
+"""JPEG quantization tables, zig-zag order, file parsing and the two encoders (paper, Section 2).
+
+Tables are 8x8 ``uint16`` arrays in natural (row-major) order unless a name says ``zigzag``.
+``q1`` in the paper is the 64-vector of the first table in zig-zag order; the network estimates
+its first ``nc`` entries, bounded by ``q_max`` (the QF 50 table, Section 3.1).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import struct
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+NC = 15  # Section 4.3: the first 15 zig-zag coefficients.
+
+# ZIGZAG[k] is the natural (row-major) index of the k-th coefficient in zig-zag order
+# (ITU-T T.81, Figure 5).
+ZIGZAG = np.array([
+    0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5,
+    12, 19, 26, 33, 40, 48, 41, 34, 27, 20, 13, 6, 7, 14, 21, 28,
+    35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51,
+    58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63,
+], dtype=np.intp)
+
+# IJG base tables (ITU-T T.81 Annex K, Tables K.1 and K.2), natural order.
+STD_LUMINANCE = np.array([
+    16, 11, 10, 16, 24, 40, 51, 61,
+    12, 12, 14, 19, 26, 58, 60, 55,
+    14, 13, 16, 24, 40, 57, 69, 56,
+    14, 17, 22, 29, 51, 87, 80, 62,
+    18, 22, 37, 56, 68, 109, 103, 77,
+    24, 35, 55, 64, 81, 104, 113, 92,
+    49, 64, 78, 87, 103, 121, 120, 101,
+    72, 92, 95, 98, 112, 100, 103, 99,
+], dtype=np.uint16).reshape(8, 8)
+STD_CHROMINANCE = np.array([
+    17, 18, 24, 47, 99, 99, 99, 99,
+    18, 21, 26, 66, 99, 99, 99, 99,
+    24, 26, 56, 99, 99, 99, 99, 99,
+    47, 66, 99, 99, 99, 99, 99, 99,
+    99, 99, 99, 99, 99, 99, 99, 99,
+    99, 99, 99, 99, 99, 99, 99, 99,
+    99, 99, 99, 99, 99, 99, 99, 99,
+    99, 99, 99, 99, 99, 99, 99, 99,
+], dtype=np.uint16).reshape(8, 8)
+
+# Photoshop "Save As" luminance tables (natural order), from ../shared/reference/
+# prior-implementations.md; each is checked in tests against ExifTool's MD5 fingerprint.
+PHOTOSHOP_LUMINANCE = {
+    8: [6, 4, 4, 6, 9, 11, 12, 16, 4, 5, 5, 6, 8, 10, 12, 12, 4, 5, 5, 6, 10, 12, 12, 12,
+        6, 6, 6, 11, 12, 12, 12, 12, 9, 8, 10, 12, 12, 12, 12, 12, 11, 10, 12, 12, 12, 12, 12, 12,
+        12, 12, 12, 12, 12, 12, 12, 12, 16, 12, 12, 12, 12, 12, 12, 12],
+    9: [4, 3, 3, 4, 6, 7, 8, 10, 3, 3, 3, 4, 5, 6, 8, 10, 3, 3, 3, 4, 6, 9, 12, 12,
+        4, 4, 4, 7, 9, 12, 12, 12, 6, 5, 6, 9, 12, 12, 12, 12, 7, 6, 9, 12, 12, 12, 12, 12,
+        8, 8, 12, 12, 12, 12, 12, 12, 10, 10, 12, 12, 12, 12, 12, 12],
+    10: [2, 2, 2, 2, 3, 4, 5, 6, 2, 2, 2, 2, 3, 4, 5, 6, 2, 2, 2, 2, 4, 5, 7, 9,
+         2, 2, 2, 4, 5, 7, 9, 12, 3, 3, 4, 5, 8, 10, 12, 12, 4, 4, 5, 7, 10, 12, 12, 12,
+         5, 5, 7, 9, 12, 12, 12, 12, 6, 6, 9, 12, 12, 12, 12, 12],
+    12: [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2,
+         1, 1, 1, 1, 1, 1, 2, 2, 1, 1, 1, 1, 1, 2, 2, 3, 1, 1, 1, 1, 2, 2, 3, 3,
+         1, 1, 1, 2, 2, 3, 3, 3, 1, 1, 2, 2, 3, 3, 3, 3],
+}
+PHOTOSHOP_LUMINANCE = {k: np.array(v, dtype=np.uint16).reshape(8, 8)
+                       for k, v in PHOTOSHOP_LUMINANCE.items()}
+# ExifTool's grayscale fingerprints (MD5 of 0x00 + 64 zig-zag bytes). Qualities 7 and 11 are
+# known only by these: their tables are not reproduced here, and nothing is guessed.
+PHOTOSHOP_MD5 = {
+    7: "6579941db0216f41f0a20de9b626538a",
+    8: "57aa47876e10c6b4f35ecb8889e55ad9",
+    9: "076598d43c5186f6d7a1020b64b93625",
+    10: "37132e8ea81137fdf26ce30926ab8100",
+    11: "46f55ee294723cee9faa816549b3cfa7",
+    12: "7b83284f61decf47ab3f8f7361c18943",
+}
+# Photoshop writes qualities 7-12 without chroma subsampling.
+PHOTOSHOP_SUBSAMPLING = "4:4:4"
+
+SUBSAMPLINGS = ("4:2:0", "4:2:2", "4:4:4")
+
+
+class JpegError(ValueError):
+    """A file is not a JPEG we can read; the message is one line for the user."""
+
+
+def standard_table(qf: int, chroma: bool = False) -> np.ndarray:
+    """IJG table at quality ``qf`` (1..100), as libjpeg's jpeg_quality_scaling and
+    jpeg_add_quant_table compute it with force_baseline (values clamped to 1..255)."""
+    qf = int(qf)
+    if not 1 <= qf <= 100:
+        raise ValueError(f"quality factor must be in 1..100, got {qf}")
+    scale = 5000 // qf if qf < 50 else 200 - 2 * qf
+    base = (STD_CHROMINANCE if chroma else STD_LUMINANCE).astype(np.int64)
+    table = (base * scale + 50) // 100
+    return np.clip(table, 1, 255).astype(np.uint16)
+
+
+def zigzag(table: np.ndarray) -> np.ndarray:
+    """8x8 natural-order table -> 64-vector in zig-zag order."""
+    return np.asarray(table).reshape(64)[ZIGZAG]
+
+
+def unzigzag(vector) -> np.ndarray:
+    """64-vector in zig-zag order -> 8x8 natural-order table."""
+    out = np.empty(64, dtype=np.asarray(vector).dtype)
+    out[ZIGZAG] = np.asarray(vector).reshape(64)
+    return out.reshape(8, 8)
+
+
+def q_max(nc: int = NC) -> np.ndarray:
+    """Section 3.1: the class count of each output block, the first ``nc`` zig-zag values of
+    the QF 50 luminance table (nc=15: 16,11,12,14,12,10,16,14,13,14,18,17,16,19,24)."""
+    return zigzag(standard_table(50))[:nc].astype(np.int64)
+
+
+def photoshop_table(quality: int) -> np.ndarray:
+    """Photoshop "Save As" luminance table of ``quality`` (8, 9, 10 or 12)."""
+    if quality in PHOTOSHOP_LUMINANCE:
+        return PHOTOSHOP_LUMINANCE[quality].copy()
+    if quality in PHOTOSHOP_MD5:
+        raise ValueError(f"Photoshop quality {quality}: table unknown here (only its MD5 "
+                         f"fingerprint {PHOTOSHOP_MD5[quality]} is known)")
+    raise ValueError(f"Photoshop quality {quality}: no table (known: 8, 9, 10, 12)")
+
+
+def dqt_md5(table: np.ndarray) -> str:
+    """ExifTool's JPEGDigest fingerprint of a one-table file: MD5 of a zero byte then the 64
+    values in zig-zag order."""
+    return hashlib.md5(b"\x00" + bytes(zigzag(table).astype(np.uint8).tolist())).hexdigest()
+
+
+def table_from_name(name) -> np.ndarray:
+    """A Q1 given by name: an int or "75" is a standard QF; "ps10" a Photoshop quality."""
+    s = str(name).strip().lower()
+    if s.startswith("ps"):
+        return photoshop_table(int(s[2:]))
+    return standard_table(int(s))
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading tables from files: a direct DQT/SOF parser (T.81 B.2.4.1), independent of Pillow.
+
+def read_qtables(source) -> dict:
+    """Parse a JPEG's markers. Returns {"tables": {slot: 8x8 natural}, "components":
+    [(id, h, v, table_slot)], "progressive": bool}. ``source`` is a path or bytes."""
+    data = Path(source).read_bytes() if not isinstance(source, (bytes, bytearray)) else bytes(source)
+    if len(data) < 4 or data[:2] != b"\xff\xd8":
+        raise JpegError("not a JPEG file (no SOI marker)")
+    tables, components, progressive, pos = {}, None, False, 2
+    while pos < len(data):
+        if data[pos] != 0xFF:
+            raise JpegError(f"corrupt JPEG: expected a marker at byte {pos}")
+        while pos < len(data) and data[pos] == 0xFF:
+            pos += 1
+        if pos >= len(data):
+            break
+        marker = data[pos]
+        pos += 1
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+            continue
+        if marker == 0xD9:
+            break
+        if pos + 2 > len(data):
+            raise JpegError("truncated JPEG: a marker segment is cut off")
+        (length,) = struct.unpack(">H", data[pos:pos + 2])
+        seg = data[pos + 2:pos + length]
+        if len(seg) != length - 2:
+            raise JpegError("truncated JPEG: a marker segment is cut off")
+        if marker == 0xDB:
+            i = 0
+            while i < len(seg):
+                pq, tq = seg[i] >> 4, seg[i] & 15
+                n = 128 if pq else 64
+                raw = seg[i + 1:i + 1 + n]
+                if len(raw) != n:
+                    raise JpegError("corrupt JPEG: short quantization table")
+                vals = np.frombuffer(raw, dtype=">u2" if pq else np.uint8).astype(np.uint16)
+                tables[tq] = unzigzag(vals)
+                i += 1 + n
+        elif marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
+            progressive = marker in (0xC2, 0xC6, 0xCA, 0xCE)
+            ncomp = seg[5]
+            components = [(seg[6 + 3 * k], seg[7 + 3 * k] >> 4, seg[7 + 3 * k] & 15, seg[8 + 3 * k])
+                          for k in range(ncomp)]
+        elif marker == 0xDA:
+            break  # tables needed for the first scan precede it
+        pos += length
+    if not tables:
+        raise JpegError("JPEG has no quantization table")
+    return {"tables": tables, "components": components or [], "progressive": progressive}
+
+
+def luminance_table(source) -> np.ndarray:
+    """The quantization table of the first (luminance) component of a JPEG, natural order."""
+    info = read_qtables(source)
+    slot = info["components"][0][3] if info["components"] else min(info["tables"])
+    if slot not in info["tables"]:
+        raise JpegError(f"corrupt JPEG: component uses missing table {slot}")
+    return info["tables"][slot]
+
+
+def nearest_standard_qf(table: np.ndarray, chroma: bool = False) -> tuple[int, float]:
+    """Nearest IJG quality to ``table``: (qf, mean absolute difference over the 64 steps).
+    Ties go to the higher quality."""
+    t = np.asarray(table, dtype=np.float64)
+    d = [np.abs(standard_table(q, chroma) - t).mean() for q in range(1, 101)]
+    best = min(range(100), key=lambda k: (d[k], -k))
+    return best + 1, float(d[best])
+
+
+def nearest_photoshop_quality(table: np.ndarray) -> tuple[int, float]:
+    """Nearest known Photoshop "Save As" quality (8, 9, 10, 12) and its mean absolute difference."""
+    t = np.asarray(table, dtype=np.float64)
+    d = {q: float(np.abs(p - t).mean()) for q, p in PHOTOSHOP_LUMINANCE.items()}
+    q = min(d, key=d.get)
+    return q, d[q]
+
+
+# ---------------------------------------------------------------------------------------------
+# Encoders and decoder. Images are uint8 HxWx3 RGB or HxW grayscale.
+
+_CV_SAMPLING = {
+    "4:2:0": cv2.IMWRITE_JPEG_SAMPLING_FACTOR_420,
+    "4:2:2": cv2.IMWRITE_JPEG_SAMPLING_FACTOR_422,
+    "4:4:4": cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444,
+}
+_PIL_SAMPLING = {"4:4:4": 0, "4:2:2": 1, "4:2:0": 2}
+
+
+def encode_opencv(img: np.ndarray, qf: int, subsampling: str = "4:2:0") -> bytes:
+    """Compress with OpenCV (the paper's encoder, Section 4.2) at quality ``qf``."""
+    if subsampling not in _CV_SAMPLING:
+        raise ValueError(f"subsampling must be one of {SUBSAMPLINGS}")
+    arr = img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_RGB2BGR)
+    ok, buf = cv2.imencode(".jpg", arr, [cv2.IMWRITE_JPEG_QUALITY, int(qf),
+                                         cv2.IMWRITE_JPEG_SAMPLING_FACTOR, _CV_SAMPLING[subsampling]])
+    if not ok:
+        raise RuntimeError("OpenCV failed to encode a JPEG")
+    return buf.tobytes()
+
+
+def encode_pillow(img: np.ndarray, table: np.ndarray | None = None, qf: int | None = None,
+                  subsampling: str = "4:4:4", chroma_table: np.ndarray | None = None) -> bytes:
+    """Compress with Pillow, with any luminance ``table`` (natural order; e.g. Photoshop) or at a
+    standard ``qf``. With a custom table, colour images use it for chroma too unless
+    ``chroma_table`` is given (Photoshop's chroma tables are not reproduced here)."""
+    if subsampling not in _PIL_SAMPLING:
+        raise ValueError(f"subsampling must be one of {SUBSAMPLINGS}")
+    im = Image.fromarray(img)
+    out = io.BytesIO()
+    if table is not None:
+        t = [np.asarray(table, dtype=np.int64).reshape(64).tolist()]
+        if img.ndim == 3:
+            ct = table if chroma_table is None else chroma_table
+            t.append(np.asarray(ct, dtype=np.int64).reshape(64).tolist())
+        im.save(out, format="JPEG", qtables=t, subsampling=_PIL_SAMPLING[subsampling])
+    elif qf is not None:
+        im.save(out, format="JPEG", quality=int(qf), subsampling=_PIL_SAMPLING[subsampling])
+    else:
+        raise ValueError("encode_pillow needs a table or a qf")
+    return out.getvalue()
+
+
+def encode(img: np.ndarray, q1, encoder: str = "opencv", subsampling: str = "4:2:0") -> bytes:
+    """Compress ``img`` with a Q1 given by name (see :func:`table_from_name`)."""
+    s = str(q1).lower()
+    if encoder == "opencv":
+        if s.startswith("ps"):
+            raise ValueError("OpenCV cannot write Photoshop tables; use encoder 'pillow'")
+        return encode_opencv(img, int(s), subsampling)
+    if encoder == "pillow":
+        if s.startswith("ps"):
+            return encode_pillow(img, table=photoshop_table(int(s[2:])), subsampling=subsampling)
+        return encode_pillow(img, qf=int(s), subsampling=subsampling)
+    raise ValueError(f"unknown encoder {encoder!r} (opencv or pillow)")
+
+
+def decode(data: bytes, gray: bool = False) -> np.ndarray:
+    """Decode JPEG bytes with OpenCV (libjpeg-turbo, islow IDCT, fancy upsampling) to RGB uint8,
+    or to one channel when ``gray`` (the file must then be grayscale)."""
+    buf = np.frombuffer(data, dtype=np.uint8)
+    arr = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    if arr is None:
+        raise JpegError("cannot decode JPEG data")
+    if arr.ndim == 2:
+        return arr if gray else np.repeat(arr[:, :, None], 3, axis=2)
+    return cv2.cvtColor(arr, cv2.COLOR_BGR2RGB)
+
+
+def to_luma(rgb: np.ndarray) -> np.ndarray:
+    """Y channel as the authors' code computes it (OpenCV BGR->YCrCb), uint8."""
+    if rgb.ndim == 2:
+        return rgb
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2YCrCb)[:, :, 0]
+
+
+def format_table(table: np.ndarray) -> str:
+    """8x8 table as aligned text rows."""
+    return "\n".join(" ".join(f"{int(v):3d}" for v in row) for row in np.asarray(table).reshape(8, 8))

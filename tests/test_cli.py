@@ -1,0 +1,84 @@
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from qpaper import cli, jpeg
+
+
+def run(*args):
+    return subprocess.run([sys.executable, "-m", "qpaper.cli", *map(str, args)], capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("qf", [1, 37, 50, 90, 100])
+def test_table_zigzag_equals_what_opencv_writes(qf, capsys, tmp_path):
+    assert cli.main(["table", str(qf), "--zigzag"]) == 0
+    printed = [int(v) for v in capsys.readouterr().out.split()]
+    img = np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    assert printed == jpeg.zigzag(jpeg.luminance_table(jpeg.encode_opencv(img, qf))).tolist()
+
+
+def test_table_nc_and_chroma(capsys):
+    cli.main(["table", "50", "--nc", "15"])
+    assert capsys.readouterr().out.split() == "16 11 12 14 12 10 16 14 13 14 18 17 16 19 24".split()
+    cli.main(["table", "50", "--chroma"])
+    assert capsys.readouterr().out.splitlines()[0].split() == "17 18 24 47 99 99 99 99".split()
+
+
+def test_qtable_on_a_file(tmp_path, capsys):
+    img = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    p = tmp_path / "a.jpg"
+    p.write_bytes(jpeg.encode_opencv(img, 83))
+    assert cli.main(["qtable", str(p)]) == 0
+    out = capsys.readouterr().out
+    assert "nearest standard QF: 83 (exact)" in out
+    assert "first 15 zig-zag: " + " ".join(map(str, jpeg.zigzag(jpeg.standard_table(83))[:15])) in out
+    p.write_bytes(jpeg.encode_pillow(img, table=jpeg.photoshop_table(10)))
+    cli.main(["qtable", str(p)])
+    assert "nearest Photoshop quality: 10 (exact)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("content", [b"", b"\x89PNG\r\n\x1a\n0000", b"not an image", None])
+def test_bad_input_is_one_line_and_exit_2(tmp_path, content):
+    p = tmp_path / "bad.jpg"
+    if content is not None:
+        p.write_bytes(content)
+    r = run("qtable", p)
+    assert r.returncode == 2
+    assert r.stderr.count("\n") == 1 and r.stderr.startswith("qpaper: error:")
+    assert "Traceback" not in r.stderr
+
+
+def test_truncated_jpeg_is_refused(tmp_path):
+    img = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    p = tmp_path / "t.jpg"
+    p.write_bytes(jpeg.encode_opencv(img, 90)[:40])
+    r = run("qtable", p)
+    assert r.returncode == 2 and "truncated" in r.stderr
+
+
+def test_every_subcommand_has_help():
+    for args in (["--help"], ["table", "--help"], ["qtable", "--help"], ["data", "fetch", "--help"],
+                 ["data", "list", "--help"], ["data", "trace", "--help"], ["dataset", "build", "--help"],
+                 ["dataset", "info", "--help"]):
+        r = run(*args)
+        assert r.returncode == 0 and "usage:" in r.stdout
+
+
+def test_dataset_build_and_info_smoke(tmp_path):
+    out = tmp_path / "ds"
+    r = run("dataset", "build", "--profile", "smoke", "--split", "test", "--qf2", "90", "--out", out,
+            "--workers", "1", "--quiet")
+    assert r.returncode == 0, r.stderr
+    info = run("dataset", "info", out)
+    assert info.returncode == 0
+    last = info.stdout.strip().splitlines()[-1]
+    assert last.startswith("content sha256 ") and last.split()[-1] in r.stdout
+    bad = run("dataset", "info", tmp_path / "nothing")
+    assert bad.returncode == 2 and "manifest" in bad.stderr
+
+
+def test_data_list_skimage():
+    r = run("data", "list", "skimage")
+    assert r.returncode == 0 and "astronaut" in r.stdout and "grass" not in r.stdout
