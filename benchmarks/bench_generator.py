@@ -4,7 +4,7 @@ Both run in this one process run, on the same units, and the result is reported 
 - per core: qpaper (auto path: per-patch crops where patches cover little of the image) vs the
   plain pipeline (both compressions on the whole image for every unit, as the authors' code does);
 - end to end: qpaper's multiprocess build vs the plain pipeline on one core.
-Image sets: the skimage photos (small) and RAISE-sized 4928x3264 images (upscaled skimage photos,
+Image sets: the skimage photos (small), the prepared wallpapers (mini profile) and RAISE-sized 4928x3264 images (upscaled skimage photos,
 written to a temporary folder: content does not matter for timing).
 """
 
@@ -19,7 +19,7 @@ import cv2
 from qpaper import djpeg
 from qpaper.djpeg import DatasetSpec, DJpegDataset
 from qpaper.provenance import hardware
-from qpaper.sources import read_image, skimage_dir
+from qpaper.sources import SourceError, read_image, skimage_dir, wallpapers_source
 
 
 def per_core(ds, path, units):
@@ -35,9 +35,15 @@ def main():
     for name in ("astronaut", "coffee"):
         img = read_image(skimage_dir() / f"{name}.png")
         cv2.imwrite(str(big / f"{name}.png"), cv2.resize(img, (4928, 3264), interpolation=cv2.INTER_LANCZOS4)[:, :, ::-1])
-    cases = [("skimage 512px, 20 patches/image", dict(source="skimage", patches_per_image=20, patches_per_qf1=400)),
+    cases = [("skimage 512px, 20 patches/image", dict(source="skimage", patches_per_image=20, patches_per_qf1=1500)),
              ("RAISE-sized 4928x3264, 100 patches/image", dict(source=f"folder:{big}", patches_per_image=100,
-                                                               patches_per_qf1=400))]
+                                                               patches_per_qf1=1500))]
+    try:
+        wallpapers_source()
+        cases.insert(1, ("wallpapers ~1000x650, 100 patches/image",
+                         dict(source="wallpapers", patches_per_image=100, patches_per_qf1=1500)))
+    except SourceError:
+        print("# wallpapers not prepared (make data): case skipped")
     print(f"# generator benchmark on {hardware()}")
     print(f"{'images':<42} {'plain p/s/core':>15} {'qpaper p/s/core':>16} {'ratio':>6} {'build p/s':>10} {'ratio':>6}")
     for label, kw in cases:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from .provenance import record, write_sidecar
-from .sources import atomic_write_bytes
+from .sources import DATA_DIR, atomic_write_bytes, sha256_file
 
 
 def datasets_table(datasets_dir) -> pd.DataFrame:
@@ -30,10 +30,20 @@ def datasets_table(datasets_dir) -> pd.DataFrame:
                          "images": len(m["images"]), "scenes": len(m["scenes"]),
                          "grid_shift": s["grid_shift"], "channels": s["channels"],
                          "encoder": f"{s['encoder']} {s['subsampling']}",
-                         "content_sha256": m["content_sha256"][:16]})
+                         "build_seconds": m["build_seconds"], "content_sha256": m["content_sha256"][:16]})
     if not rows:
         raise ValueError(f"no built dataset under {datasets_dir}")
     return pd.DataFrame(rows)
+
+
+def data_manifests() -> dict:
+    """sha256 of the manifests that pin the prepared images (where present)."""
+    out = {}
+    for name in ("processed/wallpapers/manifest.tsv", "raw/raise/manifest.tsv", "raw/dresden/manifest.tsv"):
+        p = DATA_DIR / name
+        if p.exists():
+            out[name] = sha256_file(p)
+    return out
 
 
 def write_table(df: pd.DataFrame, path: Path, prov: dict) -> None:
@@ -74,7 +84,7 @@ def main(argv=None) -> int:
         return 2
     digests = sorted(set(df["dataset"] + ":" + df["content_sha256"]))
     out = Path(a.out) / "tables" / "datasets.csv"
-    write_table(df, out, record(a.profile, a.seed, t0, datasets=digests,
+    write_table(df, out, record(a.profile, a.seed, t0, datasets=digests, data_manifests=data_manifests(),
                                 command=f"make reproduce PROFILE={a.profile} SEED={a.seed}"))
     print(f"wrote {out} and {out.with_suffix('.md')} ({len(df)} rows)")
     return 0
