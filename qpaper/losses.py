@@ -1,0 +1,81 @@
+"""Loss functions (Section 3): L, Eq. (1), and the refined L^r, Eq. (5), written with ``keras.ops``.
+
+``y_true`` holds the first nc zig-zag Q1 values (1..q_max[i]; see :func:`clip_labels`), ``y_pred``
+the concatenated block softmaxes of :class:`qpaper.model.BlockSoftmax`.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+from keras import ops
+
+from .jpeg import NC, q_max
+
+DISTANCES = ("abs", "squared")
+EPS = 1e-7
+
+
+def clip_labels(q1, nc: int = NC) -> tuple[np.ndarray, int]:
+    """First ``nc`` zig-zag values clipped to [1, q_max[i]] (QF1 below 50 exceeds q_max), and how
+    many values were clipped."""
+    q = np.asarray(q1)[:, :nc].astype(np.int64)
+    clipped = np.clip(q, 1, q_max(nc))
+    return clipped, int((clipped != q).sum())
+
+
+@keras.saving.register_keras_serializable(package="qpaper")
+class BlockLoss(keras.losses.Loss):
+    """L (``c=None``): -(1/nc) sum_i sum_j y_ij log f_ij -- Eq. (1) printed without its minus sign.
+    L^r (``c`` in (0, 1)): c L + (1 - c) f(x)^T d_y, Eq. (5), the second term summed over all
+    blocks as written, with (d_y,i)_j = |j - q_1,i| (``distance="abs"``, the paper) or its square
+    (``distance="squared"``, the authors' code)."""
+
+    def __init__(self, c: float | None = None, distance: str = "abs", nc: int = NC, name: str | None = None,
+                 **kwargs):
+        if distance not in DISTANCES:
+            raise ValueError(f"distance must be one of {DISTANCES}")
+        if c is not None and not 0 < c < 1:
+            raise ValueError("c must be in (0, 1)")
+        super().__init__(name=name or ("Lr" if c is not None else "L"), **kwargs)
+        self.c, self.distance, self.nc = c, distance, int(nc)
+        self.sizes = [int(s) for s in q_max(nc)]
+
+    def call(self, y_true, y_pred):
+        q = ops.cast(y_true, "int32")
+        ce, dist, start = 0.0, 0.0, 0
+        for i, s in enumerate(self.sizes):
+            p = y_pred[:, start:start + s]
+            start += s
+            label = q[:, i] - 1
+            onehot = ops.one_hot(label, s, dtype=p.dtype)
+            ce = ce - ops.sum(onehot * ops.log(ops.clip(p, EPS, 1.0)), axis=-1)
+            if self.c is not None:
+                j = ops.cast(ops.arange(s), p.dtype)[None, :]
+                d = ops.abs(j - ops.cast(label, p.dtype)[:, None])
+                if self.distance == "squared":
+                    d = d * d
+                dist = dist + ops.sum(p * d, axis=-1)
+        loss = ce / len(self.sizes)
+        if self.c is not None:
+            loss = self.c * loss + (1.0 - self.c) * dist
+        return loss
+
+    def get_config(self):
+        return {"c": self.c, "distance": self.distance, "nc": self.nc, "name": self.name,
+                "reduction": self.reduction}
+
+
+def get_loss(head: str, loss: str = "Lr", distance: str = "abs", regression_loss: str = "mse", c: float = 0.8,
+             nc: int = NC):
+    """The loss of a head: ``L`` or ``Lr`` for the class head; MSE (the paper's [10]) or log-cosh
+    (the released code of [10]) for the regression head."""
+    if head == "class":
+        if loss not in ("L", "Lr"):
+            raise ValueError("loss must be L or Lr")
+        return BlockLoss(c if loss == "Lr" else None, distance, nc)
+    if regression_loss == "mse":
+        return keras.losses.MeanSquaredError()
+    if regression_loss == "logcosh":
+        return keras.losses.LogCosh()
+    raise ValueError("regression loss must be mse or logcosh")

@@ -1,0 +1,91 @@
+"""The estimators: a DenseNet backbone (Section 4.1) with the classification-like head (Section 3.1)
+or the regression head of reference [10]. Only ``keras.ops`` and Keras layers, so the same code
+runs on TensorFlow, JAX or PyTorch."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+from keras import layers, ops
+
+from .jpeg import NC, q_max
+
+HEADS = ("class", "regression")
+
+
+@keras.saving.register_keras_serializable(package="qpaper")
+class BlockSoftmax(layers.Layer):
+    """Softmax on each block of ``q_max[i]`` logits, blocks concatenated (Section 3.1, Fig. 1)."""
+
+    def __init__(self, sizes, **kwargs):
+        super().__init__(**kwargs)
+        self.sizes = [int(s) for s in sizes]
+
+    def call(self, logits):
+        out, start = [], 0
+        for s in self.sizes:
+            out.append(ops.softmax(logits[:, start:start + s], axis=-1))
+            start += s
+        return ops.concatenate(out, axis=-1)
+
+    def get_config(self):
+        return {**super().get_config(), "sizes": self.sizes}
+
+
+def _bn_relu(x):
+    return layers.Activation("relu")(layers.BatchNormalization(epsilon=1.001e-5)(x))
+
+
+def densenet_features(x, depth: int = 40, growth: int = 12, dropout: float = 0.2):
+    """DenseNet (Huang et al.) as in Section 4.1: an initial 3x3 conv with 2k filters; 3 dense
+    blocks of (depth-4)/3 BN-ReLU-Conv3x3(k)-Dropout layers, each concatenated to its input;
+    BN-ReLU-Conv1x1-AvgPool2x2 transitions without compression; BN-ReLU; global average pooling."""
+    if (depth - 4) % 3 or depth < 7:
+        raise ValueError(f"depth must be 3n+4 with n >= 1 (40, 22, ...), got {depth}")
+    n = (depth - 4) // 3
+    x = layers.Conv2D(2 * growth, 3, padding="same", use_bias=False, kernel_initializer="he_normal")(x)
+    for block in range(3):
+        for _ in range(n):
+            y = layers.Conv2D(growth, 3, padding="same", use_bias=False, kernel_initializer="he_normal")(_bn_relu(x))
+            if dropout:
+                y = layers.Dropout(dropout)(y)
+            x = layers.Concatenate()([x, y])
+        if block < 2:
+            y = layers.Conv2D(x.shape[-1], 1, use_bias=False, kernel_initializer="he_normal")(_bn_relu(x))
+            x = layers.AveragePooling2D(2)(y)
+    return layers.GlobalAveragePooling2D()(_bn_relu(x))
+
+
+def build_model(head: str = "class", depth: int = 40, growth: int = 12, dropout: float = 0.2,
+                channels: int = 3, patch: int = 64, nc: int = NC, name: str | None = None) -> keras.Model:
+    """DenseNet-``depth`` with the classification-like head (Dense(sum q_max) + a softmax per
+    block, Section 3.1) or the regression head of [10] (Dense(nc), linear)."""
+    if head not in HEADS:
+        raise ValueError(f"head must be one of {HEADS}")
+    inp = keras.Input((patch, patch, channels), name="patch")
+    f = densenet_features(inp, depth, growth, dropout)
+    if head == "class":
+        sizes = q_max(nc)
+        out = BlockSoftmax(sizes, name="block_softmax")(layers.Dense(int(sizes.sum()), name="logits")(f))
+    else:
+        out = layers.Dense(nc, name="q1")(f)
+    return keras.Model(inp, out, name=name or f"densenet{depth}_{head}")
+
+
+def decode_class(probs, nc: int = NC) -> np.ndarray:
+    """Section 3.1: q1_i = argmax_j f_ij + 1, block by block."""
+    probs = np.asarray(probs)
+    out, start = [], 0
+    for s in q_max(nc):
+        out.append(probs[:, start:start + s].argmax(axis=1) + 1)
+        start += s
+    return np.stack(out, axis=1).astype(np.int64)
+
+
+def decode_regression(pred, nc: int = NC) -> np.ndarray:
+    """Reference [10]: round each output, then clip to [1, q_max[i]]."""
+    return np.clip(np.rint(np.asarray(pred)), 1, q_max(nc)).astype(np.int64)
+
+
+def decode(pred, head: str, nc: int = NC) -> np.ndarray:
+    return decode_class(pred, nc) if head == "class" else decode_regression(pred, nc)
