@@ -9,7 +9,6 @@ md5), and are recorded with their sha256 in ``manifest.tsv``, written atomically
 from __future__ import annotations
 
 import csv
-import hashlib
 import http.client
 import os
 import time
@@ -20,7 +19,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .sources import DATA_DIR, SourceError, atomic_write_bytes, sha256_file
+from .sources import DATA_DIR, SourceError, atomic_write_bytes, file_digest, sha256_file
 
 URL_COLUMNS = {"raise": ("TIFF", "tiff", "url", "URL"), "dresden": ("url", "URL", "Url", "link")}
 MANIFEST_FIELDS = ("file", "url", "bytes", "sha256", "status")
@@ -140,7 +139,7 @@ def fetch(name: str, csv_path, out_dir=None, url_column: str | None = None, limi
         digest = sha256_file(dest)
         if r["sha256"] and digest != r["sha256"]:
             status = "checksum-mismatch"
-        elif r["md5"] and _md5_file(dest) != r["md5"]:
+        elif r["md5"] and file_digest(dest, "md5") != r["md5"]:
             status = "checksum-mismatch"
         if status != "ok":
             dest.unlink()
@@ -153,10 +152,3 @@ def fetch(name: str, csv_path, out_dir=None, url_column: str | None = None, limi
                           f"(run again to resume)")
     return out
 
-
-def _md5_file(path) -> str:
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()

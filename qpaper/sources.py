@@ -48,12 +48,16 @@ class ImageRecord:
     source: str
 
 
-def sha256_file(path) -> str:
-    h = hashlib.sha256()
+def file_digest(path, algorithm: str = "sha256") -> str:
+    h = hashlib.new(algorithm)
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def sha256_file(path) -> str:
+    return file_digest(path, "sha256")
 
 
 def atomic_write_bytes(path, data: bytes) -> None:
