@@ -18,8 +18,8 @@ import cv2
 
 from qpaper import djpeg
 from qpaper.djpeg import DatasetSpec, DJpegDataset
-from qpaper.provenance import hardware
-from qpaper.sources import SourceError, read_image, skimage_dir, wallpapers_source
+from qpaper.provenance import hardware, record, write_sidecar
+from qpaper.sources import SourceError, atomic_write_bytes, read_image, skimage_dir, wallpapers_source
 
 
 def per_core(ds, path, units):
@@ -44,8 +44,10 @@ def main():
                          dict(source="wallpapers", patches_per_image=100, patches_per_qf1=1500)))
     except SourceError:
         print("# wallpapers not prepared (make data): case skipped")
-    print(f"# generator benchmark on {hardware()}")
-    print(f"{'images':<42} {'plain p/s/core':>15} {'qpaper p/s/core':>16} {'ratio':>6} {'build p/s':>10} {'ratio':>6}")
+    t0 = time.time()
+    lines = [f"# generator benchmark on {hardware()}",
+             f"{'images':<42} {'plain p/s/core':>15} {'qpaper p/s/core':>16} {'ratio':>6} {'build p/s':>10} {'ratio':>6}"]
+    print("\n".join(lines))
     for label, kw in cases:
         spec = DatasetSpec(split="all", qf2=90, qf1=(70, 90), **kw)
         ds = DJpegDataset(spec)
@@ -57,7 +59,12 @@ def main():
             t = time.perf_counter()
             djpeg.build(spec, out, workers=os.cpu_count(), progress=False, log=lambda *_: None)
             build = len(ds) / (time.perf_counter() - t)
-        print(f"{label:<42} {plain:>15.1f} {ours:>16.1f} {ours / plain:>6.2f} {build:>10.1f} {build / plain:>6.2f}")
+        lines.append(f"{label:<42} {plain:>15.1f} {ours:>16.1f} {ours / plain:>6.2f} {build:>10.1f} {build / plain:>6.2f}")
+        print(lines[-1])
+    out = Path(__file__).resolve().parent.parent / "results" / "benchmarks" / "generator.txt"
+    atomic_write_bytes(out, ("\n".join(lines) + "\n").encode())
+    write_sidecar(out, record("bench", 0, t0, command="make bench", workers=os.cpu_count()))
+    print(f"wrote {out}")
     return 0
 
 
