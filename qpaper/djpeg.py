@@ -355,7 +355,10 @@ def build(spec: DatasetSpec, out_dir, workers: int | None = None, data_dir=None,
                 pool.close()
                 pool.join()
     bar.close()
-    manifest = _manifest(ds, [done[k] for k in range(len(shards))], out, time.time() - t0)
+    seconds = time.time() - t0
+    if not todo and (out / "manifest.json").exists():  # nothing built now: keep the original build time
+        seconds = json.loads((out / "manifest.json").read_text()).get("build_seconds", seconds)
+    manifest = _manifest(ds, [done[k] for k in range(len(shards))], out, seconds)
     atomic_write_bytes(out / "manifest.json", json.dumps(manifest, indent=1, sort_keys=True).encode())
     return manifest
 
