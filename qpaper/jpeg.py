@@ -117,6 +117,13 @@ def q_max(nc: int = NC) -> np.ndarray:
     return zigzag(standard_table(50))[:nc].astype(np.int64)
 
 
+def blocks(sizes) -> list[tuple[int, int]]:
+    """(start, stop) of each output block of sizes ``sizes`` (e.g. ``q_max(nc)``) in the
+    concatenated head of Section 3.1."""
+    ends = np.cumsum([int(s) for s in sizes])
+    return [(int(e - s), int(e)) for s, e in zip(sizes, ends)]
+
+
 def photoshop_table(quality: int) -> np.ndarray:
     """Photoshop "Save As" luminance table of ``quality`` (8, 9, 10 or 12)."""
     if quality in PHOTOSHOP_LUMINANCE:

@@ -10,7 +10,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from .jpeg import NC, q_max
+from .jpeg import NC, blocks, q_max
 
 DISTANCES = ("abs", "squared")
 EPS = 1e-7
@@ -43,10 +43,9 @@ class BlockLoss(keras.losses.Loss):
 
     def call(self, y_true, y_pred):
         q = ops.cast(y_true, "int32")
-        ce, dist, start = 0.0, 0.0, 0
-        for i, s in enumerate(self.sizes):
-            p = y_pred[:, start:start + s]
-            start += s
+        ce, dist = 0.0, 0.0
+        for i, (a, b) in enumerate(blocks(self.sizes)):
+            p, s = y_pred[:, a:b], b - a
             label = q[:, i] - 1
             onehot = ops.one_hot(label, s, dtype=p.dtype)
             ce = ce - ops.sum(onehot * ops.log(ops.clip(p, EPS, 1.0)), axis=-1)

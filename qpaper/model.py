@@ -8,7 +8,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from .jpeg import NC, q_max
+from .jpeg import NC, blocks, q_max
 
 HEADS = ("class", "regression")
 
@@ -22,11 +22,7 @@ class BlockSoftmax(layers.Layer):
         self.sizes = [int(s) for s in sizes]
 
     def call(self, logits):
-        out, start = [], 0
-        for s in self.sizes:
-            out.append(ops.softmax(logits[:, start:start + s], axis=-1))
-            start += s
-        return ops.concatenate(out, axis=-1)
+        return ops.concatenate([ops.softmax(logits[:, a:b], axis=-1) for a, b in blocks(self.sizes)], axis=-1)
 
     def get_config(self):
         return {**super().get_config(), "sizes": self.sizes}
@@ -75,11 +71,7 @@ def build_model(head: str = "class", depth: int = 40, growth: int = 12, dropout:
 def decode_class(probs, nc: int = NC) -> np.ndarray:
     """Section 3.1: q1_i = argmax_j f_ij + 1, block by block."""
     probs = np.asarray(probs)
-    out, start = [], 0
-    for s in q_max(nc):
-        out.append(probs[:, start:start + s].argmax(axis=1) + 1)
-        start += s
-    return np.stack(out, axis=1).astype(np.int64)
+    return np.stack([probs[:, a:b].argmax(axis=1) + 1 for a, b in blocks(q_max(nc))], axis=1).astype(np.int64)
 
 
 def decode_regression(pred, nc: int = NC) -> np.ndarray:
