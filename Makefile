@@ -10,7 +10,7 @@ WORKERS ?=
 RESULTS := results/$(PROFILE)
 DATASETS := data/processed/datasets/$(PROFILE)
 
-.PHONY: help env test data reproduce smoke bench datasets clean
+.PHONY: help env test data reproduce smoke bench datasets clean gpu-wheels gpu-train
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -46,6 +46,16 @@ smoke:  ## the smoke profile end to end, in a minute or two
 
 bench: $(STAMP)  ## benchmarks: ratios measured in one run
 	$(BIN)/python benchmarks/bench_generator.py
+	$(BIN)/python benchmarks/bench_model.py
 
 clean:  ## remove generated datasets (keeps fetched data and the env)
 	rm -rf data/processed/datasets
+
+gpu-wheels:  ## download the wheels the GPU machine lacks (keras, namex, optree for Python 3.12) into .whl/
+	rm -rf .whl && mkdir -p .whl
+	$(BIN)/python -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+	  --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+	  -d .whl "keras==$$($(BIN)/python -c 'from importlib.metadata import version; print(version("keras"))')" namex optree
+
+gpu-train:  ## ON the GPU machine: paper-settings training with JAX for GPU_MINUTES (see scripts/gpu_train.sh)
+	bash scripts/gpu_train.sh

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+
+# TensorFlow's C++ start-up messages would bury the one line a user needs; QPAPER_TF_LOGS=1 keeps them.
+if not os.environ.get("QPAPER_TF_LOGS"):
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 def cmd_table(a):
@@ -69,6 +74,10 @@ def cmd_dataset_build(a):
             if v is not None}
     if a.qf1:
         over["qf1"] = tuple(a.qf1.split(","))
+    if a.source:
+        over.update(source=a.source, split="all")
+    if a.patches_per_qf1:
+        over["patches_per_qf1"] = a.patches_per_qf1
     spec = dataset_spec(a.profile, a.split, a.qf2, a.seed, shift, **over)
     m = djpeg.build(spec, a.out, workers=a.workers, progress=not a.quiet)
     print(f"{m['count']} patches in {a.out} ({m['build_seconds']} s); content sha256 {m['content_sha256']}")
@@ -77,6 +86,48 @@ def cmd_dataset_build(a):
 def cmd_dataset_info(a):
     from . import djpeg
     print(djpeg.info(a.dir))
+
+
+def default_dataset(profile: str, split: str, qf2: int, seed: int, workers=None, quiet=False) -> str:
+    """The profile's cached dataset folder, built first if missing (or if its build was killed)."""
+    from . import djpeg
+    from .profiles import dataset_spec
+    from .sources import DATA_DIR
+    out = DATA_DIR / "processed" / "datasets" / profile / f"qf2-{qf2}-{split}"
+    if seed != 0:
+        out = out.with_name(out.name + f"-seed{seed}")
+    if not (out / "manifest.json").exists():
+        djpeg.build(dataset_spec(profile, split, qf2, seed), out, workers=workers, progress=not quiet)
+    return str(out)
+
+
+def cmd_train(a):
+    from . import train
+    data = a.data or default_dataset(a.profile, "train", a.qf2, a.seed, quiet=a.quiet)
+    over = {k: getattr(a, k) for k in ("depth", "growth", "batch", "lr", "epochs")}
+    train.train(data, a.out, profile=a.profile, head=a.head, loss=a.loss, seed=a.seed, distance=a.distance,
+                regression_loss=a.regression_loss, resume=a.resume, max_minutes=a.max_minutes, devices=a.devices,
+                verbose=2 if a.quiet else 1, **over)
+
+
+def cmd_evaluate(a):
+    import time
+
+    from . import evaluate, train
+    from .provenance import record, write_sidecar
+    from .sources import atomic_write_bytes, sha256_file
+    t0 = time.time()
+    model = train.load_model(a.model)
+    table, summary, above = evaluate.evaluate(model, a.data, a.batch, progress=not a.quiet)
+    atomic_write_bytes(a.out, table.to_csv(index=False).encode())
+    write_sidecar(a.out, record(a.profile or "unknown", a.seed, t0, command="qpaper evaluate", model=str(a.model),
+                                model_sha256=sha256_file(a.model), data=str(a.data), summary=summary,
+                                labels_above_q_max=above))
+    for name, v in summary.items():
+        print(f"{name:>11}: AvgAcc {v['AvgAcc']:.4f}  AvgMSE {v['AvgMSE']:.4f}  ({v['qf1_values']} QF1 values)")
+    if above:
+        print(f"note: {above} true coefficients exceed q_max (QF1 below 50); a class head cannot reach them")
+    print(f"wrote {a.out}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -124,6 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--split", default="train", choices=["train", "test"])
     s.add_argument("--qf2", type=int, default=90)
     s.add_argument("--qf1", help="comma-separated QF1 list overriding the profile's (e.g. 70,90 or ps8,ps10)")
+    s.add_argument("--source", help="another image source, whole (e.g. wallpapers for a paper-settings run)")
+    s.add_argument("--patches-per-qf1", type=int, help="override the profile's patches per QF1")
     s.add_argument("--out", required=True)
     s.add_argument("--seed", type=int, default=0)
     g = s.add_mutually_exclusive_group()
@@ -138,12 +191,64 @@ def build_parser() -> argparse.ArgumentParser:
     s = d.add_parser("info", help="counts per QF1 and aligned flag, and the content digest")
     s.add_argument("dir")
     s.set_defaults(func=cmd_dataset_info)
+    s = sub.add_parser("train", help="train an estimator (checkpoint every epoch, --resume after a kill)")
+    s.add_argument("--profile", default="smoke", choices=["smoke", "mini", "paper"])
+    s.add_argument("--qf2", type=int, default=90)
+    s.add_argument("--head", default="class", choices=["class", "regression"],
+                   help="class: the paper's classification-like head; regression: reference [10]")
+    s.add_argument("--loss", default="Lr", choices=["L", "Lr"], help="class head: L (Eq. 1) or Lr (Eq. 5, default)")
+    s.add_argument("--distance", default="abs", choices=["abs", "squared"],
+                   help="Lr distance: abs (the paper, default) or squared (the authors' code)")
+    s.add_argument("--regression-loss", default="mse", choices=["mse", "logcosh"],
+                   help="regression head: mse (the paper of [10], default) or logcosh (its code)")
+    s.add_argument("--out", required=True, help="run folder (e.g. models/NAME)")
+    s.add_argument("--data", help="built training dataset (default: the profile's, built if missing)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--resume", action="store_true", help="continue a killed or time-limited run")
+    s.add_argument("--max-minutes", type=float, help="stop after this many minutes (resume later)")
+    s.add_argument("--devices", type=int, default=1, help="data-parallel over N devices (CPU: logical devices)")
+    for k, t in (("depth", int), ("growth", int), ("batch", int), ("lr", float), ("epochs", int)):
+        s.add_argument(f"--{k}", type=t, help=f"override the profile's {k}")
+    s.add_argument("--quiet", action="store_true", help="one line per epoch instead of a progress bar")
+    s.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("evaluate", help="accuracy and MSE of a model on a built dataset (Section 5)")
+    s.add_argument("--model", required=True, help=".keras model (loaded with safe_mode=True)")
+    s.add_argument("--data", required=True, help="built test dataset")
+    s.add_argument("--out", required=True, help="tidy CSV: one row per QF1 x aligned x coefficient")
+    s.add_argument("--batch", type=int, default=256)
+    s.add_argument("--profile", help="recorded in the provenance sidecar")
+    s.add_argument("--seed", type=int, default=0, help="recorded in the provenance sidecar")
+    s.add_argument("--quiet", action="store_true")
+    s.set_defaults(func=cmd_evaluate)
     return p
+
+
+def import_backend_quietly() -> None:
+    """Import Keras (and TensorFlow) with file descriptor 2 pointed at /dev/null: the libraries
+    print start-up lines through C++ logging before any Python setting can stop them."""
+    if "keras" in sys.modules or os.environ.get("QPAPER_TF_LOGS"):
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import keras  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+NEEDS_BACKEND = {"train", "evaluate"}
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.command in NEEDS_BACKEND:
+            import_backend_quietly()
         args.func(args)
     except KeyboardInterrupt:
         print("qpaper: interrupted", file=sys.stderr)

@@ -55,11 +55,12 @@ def densenet_features(x, depth: int = 40, growth: int = 12, dropout: float = 0.2
 def build_model(head: str = "class", depth: int = 40, growth: int = 12, dropout: float = 0.2,
                 channels: int = 3, patch: int = 64, nc: int = NC, name: str | None = None) -> keras.Model:
     """DenseNet-``depth`` with the classification-like head (Dense(sum q_max) + a softmax per
-    block, Section 3.1) or the regression head of [10] (Dense(nc), linear)."""
+    block, Section 3.1) or the regression head of [10] (Dense(nc), linear). The model takes
+    pixel values 0..255 (RGB, or Y with ``channels=1``) and scales them to [0, 1] itself."""
     if head not in HEADS:
         raise ValueError(f"head must be one of {HEADS}")
-    inp = keras.Input((patch, patch, channels), name="patch")
-    f = densenet_features(inp, depth, growth, dropout)
+    inp = keras.Input((patch, patch, channels), name="patch")  # pixel values 0..255
+    f = densenet_features(layers.Rescaling(1 / 255.0, name="scale")(inp), depth, growth, dropout)
     if head == "class":
         sizes = q_max(nc)
         out = BlockSoftmax(sizes, name="block_softmax")(layers.Dense(int(sizes.sum()), name="logits")(f))

@@ -5,7 +5,7 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from qpaper import jpeg, losses, metrics, model  # noqa: E402
+from qpaper import jpeg, losses, model  # noqa: E402
 
 
 def hand_case():
@@ -94,9 +94,21 @@ def test_save_load_safe_mode(tmp_path):
     assert m2.loss.c == 0.8 and m2.loss.distance == "squared"
 
 
-def test_metrics_and_equal_weight_average():
-    q = np.array([[1, 2], [1, 2], [3, 4]])
-    h = np.array([[1, 2], [1, 3], [3, 4]])
-    t = metrics.per_qf1(q, h, [60, 60, 90])
-    assert t["acc"].tolist() == [0.75, 1.0] and t["mse"].tolist() == [0.25, 0.0]
-    assert metrics.averages(t) == (0.875, 0.125)
+def test_tidy_table_and_equal_weight_averages():
+    from qpaper import djpeg, evaluate
+
+    q = np.array([[1, 2], [1, 2], [3, 4], [3, 4]])
+    h = np.array([[1, 2], [1, 3], [3, 4], [2, 2]])
+    meta = np.zeros(4, dtype=djpeg.META_DTYPE)
+    meta["qf1"] = [0, 0, 1, 1]
+    meta["aligned"] = [False, False, False, True]
+    t = evaluate.tidy_table(q, h, meta, [60, 95], 90)
+    assert len(t) == 2 * 3  # coefficient rows for (60, misaligned), (95, misaligned), (95, aligned)
+    p = evaluate.per_qf1(t)
+    # QF1 60: patch accuracies 1, 0.5 -> 0.75; MSE 0, 0.5 -> 0.25. QF1 95: 1, 0 -> 0.5; 0, 2.5 -> 1.25
+    assert p["accuracy"].tolist() == [0.75, 0.5] and p["mse"].tolist() == [0.25, 1.25]
+    assert p["patches"].tolist() == [2, 2]
+    s = evaluate.summarize(t)
+    assert s["all"] == {"AvgAcc": 0.625, "AvgMSE": 0.75, "qf1_values": 2}
+    assert s["aligned"]["AvgAcc"] == 0.0 and s["aligned"]["qf1_values"] == 1
+    assert s["qf1<qf2"]["AvgAcc"] == 0.75 and s["qf1>=qf2"]["AvgMSE"] == 1.25

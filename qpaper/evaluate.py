@@ -1,0 +1,94 @@
+"""Evaluation (Section 5): predict a built dataset in batches and tabulate accuracy and MSE.
+
+The tidy table has one row per (QF1, aligned, coefficient) with the patch count, the share of
+exact estimates and the mean squared error. Per-patch accuracy and MSE are means over the nc
+coefficients, so every average of the paper follows from the table (:func:`summarize`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from . import djpeg
+from .jpeg import NC
+from .losses import clip_labels
+from .model import decode
+
+
+def head_of(model) -> str:
+    return "class" if model.output_shape[-1] != NC else "regression"
+
+
+def predict_q1(model, shards: dict, batch: int = 256, progress: bool = True) -> np.ndarray:
+    """Estimated first nc coefficients of every patch of a dataset, batch by batch."""
+    head = head_of(model)
+    out = []
+    total = sum(len(a) for a in shards["x"])
+    with tqdm(total=total, unit="patch", desc="predicting", disable=not progress) as bar:
+        for x in shards["x"]:
+            for a in range(0, len(x), batch):
+                xb = np.asarray(x[a:a + batch], dtype="float32")
+                out.append(decode(model.predict_on_batch(xb), head))
+                bar.update(len(xb))
+    return np.concatenate(out) if out else np.zeros((0, NC), np.int64)
+
+
+def tidy_table(q_true: np.ndarray, q_hat: np.ndarray, meta: np.ndarray, qf1_names: list, qf2: int) -> pd.DataFrame:
+    """One row per QF1 x aligned x coefficient: patches, accuracy, mse."""
+    nc = q_hat.shape[1]
+    rows = []
+    for qi, name in enumerate(qf1_names):
+        for aligned in (False, True):
+            sel = (meta["qf1"] == qi) & (meta["aligned"] == aligned)
+            n = int(sel.sum())
+            if not n:
+                continue
+            err = q_hat[sel] - q_true[sel]
+            for k in range(nc):
+                rows.append({"qf1": name, "qf2": qf2, "aligned": aligned, "coefficient": k + 1, "patches": n,
+                             "accuracy": float((err[:, k] == 0).mean()), "mse": float((err[:, k] ** 2).mean())})
+    return pd.DataFrame(rows)
+
+
+def per_qf1(table: pd.DataFrame, aligned: bool | None = None) -> pd.DataFrame:
+    """Accuracy and MSE per QF1, over all patches or only (non-)aligned ones."""
+    t = table if aligned is None else table[table["aligned"] == aligned]
+    t = t.assign(w_acc=t["accuracy"] * t["patches"], w_mse=t["mse"] * t["patches"])
+    g = t.groupby("qf1", sort=False)[["w_acc", "w_mse", "patches"]].sum()
+    nc = table["coefficient"].max()
+    return pd.DataFrame({"accuracy": g["w_acc"] / g["patches"], "mse": g["w_mse"] / g["patches"],
+                         "patches": g["patches"] // nc}).reset_index()
+
+
+def summarize(table: pd.DataFrame) -> dict:
+    """AvgAcc and AvgMSE (QF1 values weigh the same) over all patches, aligned and non-aligned
+    patches, and QF1 < QF2 vs QF1 >= QF2."""
+    out = {}
+    qf2 = int(table["qf2"].iloc[0])
+    for name, aligned in (("all", None), ("aligned", True), ("misaligned", False)):
+        p = per_qf1(table, aligned)
+        if len(p):
+            out[name] = {"AvgAcc": float(p["accuracy"].mean()), "AvgMSE": float(p["mse"].mean()), "qf1_values": len(p)}
+    p = per_qf1(table)
+    num = pd.to_numeric(p["qf1"], errors="coerce")
+    for name, sel in (("qf1<qf2", num < qf2), ("qf1>=qf2", num >= qf2)):
+        if sel.any():
+            out[name] = {"AvgAcc": float(p[sel]["accuracy"].mean()), "AvgMSE": float(p[sel]["mse"].mean()),
+                         "qf1_values": int(sel.sum())}
+    return out
+
+
+def evaluate(model, data_dir, batch: int = 256, progress: bool = True):
+    """(tidy table, summary, count of true values above q_max) of a model on a built dataset. The
+    truth is the real Q1 (not clipped): a class head cannot reach values above q_max, and that
+    counts as an error."""
+    d = djpeg.open_dataset(data_dir, verify=False)
+    q_hat = predict_q1(model, d, batch, progress)
+    q_true = np.concatenate(d["q1"])[:, :q_hat.shape[1]].astype(np.int64)
+    n_clipped = clip_labels(q_true, q_hat.shape[1])[1]
+    meta = np.concatenate(d["meta"])
+    m = d["manifest"]
+    table = tidy_table(q_true, q_hat, meta, m["qf1"], m["spec"]["qf2"])
+    return table, summarize(table), n_clipped

@@ -1,0 +1,317 @@
+"""Training (Section 4.3): one ``fit`` over cached double-JPEG shards, with a checkpoint every epoch,
+``resume`` after a kill, a CSV log, validation on held-out scenes, a time limit and seeds.
+
+A run folder holds ``config.json`` (everything that defines the run), ``checkpoint.keras`` (model
+and optimizer after the last epoch), ``state.json`` (epochs completed), ``log.csv`` and, at the end,
+``model.keras``. Every file is written under a temporary name and renamed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+from keras import ops
+
+from . import djpeg
+from .jpeg import NC, blocks, q_max
+from .losses import clip_labels, get_loss
+from .model import build_model
+from .profiles import get_profile
+from .sources import atomic_write_bytes
+
+
+# ---------------------------------------------------------------------------------------------
+# Metrics with keras.ops (Section 5): accuracy = share of exact coefficients, MSE of the estimate.
+
+def estimate(y_pred, head: str, nc: int = NC):
+    """The estimated q1 (float tensor, nc columns) from a head's output, with keras.ops."""
+    qm = q_max(nc)
+    if head == "class":
+        cols = [ops.argmax(y_pred[:, a:b], axis=-1) + 1 for a, b in blocks(qm)]
+        return ops.cast(ops.stack(cols, axis=1), "float32")
+    return ops.clip(ops.round(ops.cast(y_pred, "float32")), 1.0, ops.convert_to_tensor(qm.astype("float32")))
+
+
+@keras.saving.register_keras_serializable(package="qpaper")
+def class_accuracy(y_true, y_pred):
+    return ops.mean(ops.cast(ops.equal(estimate(y_pred, "class"), ops.cast(y_true, "float32")), "float32"), axis=-1)
+
+
+@keras.saving.register_keras_serializable(package="qpaper")
+def class_mse(y_true, y_pred):
+    return ops.mean(ops.square(estimate(y_pred, "class") - ops.cast(y_true, "float32")), axis=-1)
+
+
+@keras.saving.register_keras_serializable(package="qpaper")
+def regression_accuracy(y_true, y_pred):
+    return ops.mean(ops.cast(ops.equal(estimate(y_pred, "regression"), ops.cast(y_true, "float32")), "float32"),
+                    axis=-1)
+
+
+@keras.saving.register_keras_serializable(package="qpaper")
+def regression_mse(y_true, y_pred):
+    return ops.mean(ops.square(estimate(y_pred, "regression") - ops.cast(y_true, "float32")), axis=-1)
+
+
+def metrics_for(head: str) -> list:
+    acc, mse = (class_accuracy, class_mse) if head == "class" else (regression_accuracy, regression_mse)
+    return [keras.metrics.MeanMetricWrapper(acc, name="accuracy"), keras.metrics.MeanMetricWrapper(mse, name="mse")]
+
+
+# ---------------------------------------------------------------------------------------------
+# Feeding shards to Keras
+
+class Patches(keras.utils.PyDataset):
+    """Batches of (x float32 0..255, q1 first nc values clipped to q_max) gathered from the
+    memory-mapped shards of a built dataset; reshuffled every epoch from (seed, epoch)."""
+
+    def __init__(self, shards: dict, index: np.ndarray, batch_size: int, nc: int = NC, seed: int | None = None,
+                 epoch: int = 0):
+        super().__init__()
+        self.x, self.q1 = shards["x"], shards["q1"]
+        self.starts = np.concatenate([[0], np.cumsum([len(a) for a in self.x])])
+        self.index, self.batch_size, self.nc, self.seed = np.asarray(index, np.int64), batch_size, nc, seed
+        self.epoch = epoch
+        self._order()
+
+    def _order(self):
+        if self.seed is None:
+            self.order = self.index
+        else:
+            self.order = np.random.default_rng([self.seed, self.epoch]).permutation(self.index)
+
+    def __len__(self):
+        return math.ceil(len(self.index) / self.batch_size)
+
+    def take(self, idx: np.ndarray):
+        idx = np.sort(idx)  # locality in the memory maps; the batch's order does not matter
+        shard = np.searchsorted(self.starts, idx, side="right") - 1
+        x = np.concatenate([self.x[k][idx[shard == k] - self.starts[k]] for k in np.unique(shard)])
+        q = np.concatenate([self.q1[k][idx[shard == k] - self.starts[k]] for k in np.unique(shard)])
+        return x.astype("float32"), clip_labels(q, self.nc)[0].astype("float32")
+
+    def __getitem__(self, i):
+        return self.take(self.order[i * self.batch_size:(i + 1) * self.batch_size])
+
+    def on_epoch_end(self):
+        self.epoch += 1
+        self._order()
+
+
+def holdout_scenes(meta: np.ndarray, n_scenes: int, share: float, seed: int) -> np.ndarray:
+    """Scene indices held out for validation: a seeded ``share`` of the scenes, none when there are
+    fewer than 3."""
+    present = np.unique(meta["scene"])
+    if len(present) < 3 or share <= 0:
+        return np.array([], dtype=np.int64)
+    k = max(1, int(round(share * len(present))))
+    return np.sort(np.random.default_rng([seed, 0x7A1]).choice(present, size=k, replace=False))
+
+
+# ---------------------------------------------------------------------------------------------
+# Callbacks
+
+class Checkpoint(keras.callbacks.Callback):
+    """After every epoch: the model with its optimizer, then state.json (written last)."""
+
+    def __init__(self, out: Path, started_epochs: int, log=print):
+        super().__init__()
+        self.out, self.done, self.log = out, started_epochs, log
+        self.t0 = time.time()
+
+    def on_epoch_end(self, epoch, logs=None):
+        partial = bool(getattr(self.model, "stop_training", False) and getattr(self.model, "_qpaper_timeout", False))
+        save_model(self.model, self.out / "checkpoint.keras")
+        if not partial:
+            self.done = epoch + 1
+        state = {"epochs_completed": self.done, "last_epoch_partial": partial,
+                 "seconds": round(time.time() - self.t0, 1)}
+        atomic_write_bytes(self.out / "state.json", json.dumps(state).encode())
+
+
+class TimeLimit(keras.callbacks.Callback):
+    """Stop after ``minutes`` of training (checked after every batch)."""
+
+    def __init__(self, minutes: float | None):
+        super().__init__()
+        self.limit = None if minutes is None else minutes * 60
+        self.t0 = time.time()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.limit is not None and time.time() - self.t0 > self.limit:
+            self.model._qpaper_timeout = True
+            self.model.stop_training = True
+
+
+class CSVLog(keras.callbacks.Callback):
+    """One row per epoch: epoch, seconds, loss, accuracy, mse and their validation values."""
+
+    FIELDS = ("epoch", "seconds", "partial", "loss", "accuracy", "mse", "val_loss", "val_accuracy", "val_mse")
+
+    def __init__(self, path: Path):
+        super().__init__()
+        self.path = path
+        self.t0 = time.time()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.t0 = time.time()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = dict(logs or {})
+        logs.update(epoch=epoch + 1, seconds=round(time.time() - self.t0, 1),
+                    partial=int(bool(getattr(self.model, "_qpaper_timeout", False))))
+        row = ",".join(_fmt(logs.get(f, "")) for f in self.FIELDS) + "\n"
+        old = self.path.read_text() if self.path.exists() else ",".join(self.FIELDS) + "\n"
+        atomic_write_bytes(self.path, (old + row).encode())
+
+
+def _fmt(v):
+    return f"{v:.6g}" if isinstance(v, float) else str(v)
+
+
+def save_model(model, path: Path) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".keras")
+    os.close(fd)
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def load_model(path) -> keras.Model:
+    """Load a ``.keras`` model with ``safe_mode=True`` (no arbitrary code)."""
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"model {p} not found")
+    try:
+        return keras.saving.load_model(p, safe_mode=True)
+    except Exception:  # a corrupt or foreign file: one line for the user
+        raise ValueError(f"cannot load model {p}: not a readable .keras model file") from None
+
+
+# ---------------------------------------------------------------------------------------------
+
+def run_config(profile: str, head: str, loss: str, data_dir, seed: int, distance: str = "abs",
+               regression_loss: str = "mse", **overrides) -> dict:
+    """Everything that defines a training run: the profile's ``fit`` settings plus overrides."""
+    fit = dict(get_profile(profile)["fit"])
+    fit.update({k: v for k, v in overrides.items() if v is not None})
+    manifest = json.loads((Path(data_dir) / "manifest.json").read_text())
+    return {"profile": profile, "head": head, "loss": loss if head == "class" else regression_loss,
+            "distance": distance if head == "class" and loss == "Lr" else None, "c": 0.8 if loss == "Lr" else None,
+            "seed": seed, "nc": NC, "data": str(data_dir), "data_content_sha256": manifest["content_sha256"],
+            "dataset_spec": manifest["spec"], "channels": manifest["spec"]["channels"], **fit,
+            "optimizer": "adam", "backend": keras.backend.backend()}
+
+
+def train(data_dir, out_dir, profile: str = "smoke", head: str = "class", loss: str = "Lr", seed: int = 0,
+          distance: str = "abs", regression_loss: str = "mse", resume: bool = False, max_minutes: float | None = None,
+          devices: int = 1, verbose: int = 1, log=print, **overrides) -> dict:
+    """Train a model on a built dataset. ``overrides`` replace the profile's ``fit`` settings
+    (depth, growth, dropout, batch, lr, epochs, val_share, val_max). Returns the final state."""
+    strategy = _strategy(devices)  # first: logical devices must be set before TensorFlow starts
+    out = Path(out_dir)
+    cfg_path = out / "config.json"
+    d = djpeg.open_dataset(data_dir, verify=False)
+    cfg = run_config(profile, head, loss, data_dir, seed, distance, regression_loss, **overrides)
+    if resume:
+        if not cfg_path.exists() or not (out / "checkpoint.keras").exists():
+            raise ValueError(f"nothing to resume in {out}")
+        old = json.loads(cfg_path.read_text())
+        if {k: old.get(k) for k in cfg if k != "backend"} != {k: cfg[k] for k in cfg if k != "backend"}:
+            raise ValueError(f"{out} holds a run with other settings; resume with the same arguments")
+        state = json.loads((out / "state.json").read_text())
+    else:
+        if cfg_path.exists():
+            raise ValueError(f"{out} already holds a run: use --resume, or another folder")
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(cfg_path, json.dumps(cfg, indent=1, sort_keys=True).encode())
+        state = {"epochs_completed": 0}
+    keras.utils.set_random_seed(seed)
+    meta = np.concatenate(d["meta"])
+    held = holdout_scenes(meta, len(d["manifest"]["scenes"]), cfg["val_share"], seed)
+    is_val = np.isin(meta["scene"], held)
+    train_idx = np.flatnonzero(~is_val)
+    val_idx = np.flatnonzero(is_val)
+    if len(val_idx) > cfg["val_max"]:
+        val_idx = np.sort(np.random.default_rng([seed, 0x7A2]).choice(val_idx, cfg["val_max"], replace=False))
+    start = state["epochs_completed"]
+    train_seq = Patches(d, train_idx, cfg["batch"], seed=seed, epoch=start)
+    val_seq = Patches(d, val_idx, max(cfg["batch"], 64)) if len(val_idx) else None
+    log(f"train: {len(train_idx)} patches, validation: {len(val_idx)} patches from held-out scenes "
+        f"{[d['manifest']['scenes'][k] for k in held]}; epochs {start}..{cfg['epochs']}")
+    if devices > 1:
+        n = strategy.num_replicas_in_sync if strategy else len(keras.distribution.list_devices()[:devices])
+        log(f"train: data-parallel over {n} replicas ({keras.backend.backend()} backend)")
+    with strategy.scope() if strategy else _nullcontext():
+        if resume:
+            model = load_model(out / "checkpoint.keras")
+        else:
+            model = build_model(head, cfg["depth"], cfg["growth"], cfg["dropout"],
+                                channels=d["x"][0].shape[-1], patch=d["x"][0].shape[1])
+            model.compile(optimizer=keras.optimizers.Adam(cfg["lr"]),
+                          loss=get_loss(head, loss, distance, regression_loss), metrics=metrics_for(head),
+                          jit_compile=_jit())
+    if start < cfg["epochs"]:
+        model.fit(train_seq, validation_data=val_seq, epochs=cfg["epochs"], initial_epoch=start, verbose=verbose,
+                  callbacks=[TimeLimit(max_minutes), CSVLog(out / "log.csv"), Checkpoint(out, start, log)])
+    state = json.loads((out / "state.json").read_text()) if (out / "state.json").exists() else state
+    if state["epochs_completed"] >= cfg["epochs"]:
+        save_model(model, out / "model.keras")
+        log(f"train: done, {state['epochs_completed']} epochs; model in {out / 'model.keras'}")
+    else:
+        log(f"train: stopped after {state['epochs_completed']} complete epochs (time limit); "
+            f"continue with --resume")
+    return state
+
+
+def _jit():
+    """XLA is 3-6x slower than plain graph mode on TensorFlow on these CPUs; JAX always compiles."""
+    return False if keras.backend.backend() == "tensorflow" else "auto"
+
+
+class _nullcontext:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *a):
+        return False
+
+
+def _strategy(devices: int):
+    """Data parallelism over ``devices`` devices with the backend's own mechanism: tf.distribute
+    MirroredStrategy on TensorFlow (CPU cores split into logical devices when there is no GPU),
+    the Keras DataParallel distribution on JAX. Returns a strategy with ``scope()`` or None."""
+    if devices <= 1:
+        return None
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+        gpus = tf.config.list_physical_devices("GPU")
+        if len(gpus) >= devices:
+            names = [f"/gpu:{i}" for i in range(devices)]
+        else:
+            cpu = tf.config.list_physical_devices("CPU")[0]
+            try:  # must happen before TensorFlow creates its first tensor
+                tf.config.set_logical_device_configuration(
+                    cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(devices)])
+            except RuntimeError:
+                if len(tf.config.list_logical_devices("CPU")) < devices:
+                    raise ValueError(f"cannot split the CPU into {devices} devices after TensorFlow has "
+                                     "started; call train() first in a fresh process") from None
+            names = [f"/cpu:{i}" for i in range(devices)]
+        return tf.distribute.MirroredStrategy(names)
+    if backend == "jax":
+        devs = keras.distribution.list_devices()[:devices]
+        keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devs))
+        return None
+    raise ValueError(f"data parallelism is not wired for the {backend} backend")

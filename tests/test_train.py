@@ -1,0 +1,137 @@
+"""Training and evaluation end to end on the smoke profile, resume, data parallelism, overfitting."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from qpaper import djpeg, losses, model, train  # noqa: E402
+from qpaper.djpeg import DatasetSpec  # noqa: E402
+from qpaper.profiles import dataset_spec  # noqa: E402
+
+QUIET = lambda *a: None  # noqa: E731
+
+
+def qpaper(*args, env=None):
+    e = dict(os.environ, **(env or {}))
+    return subprocess.run([sys.executable, "-m", "qpaper.cli", *map(str, args)], capture_output=True, text=True, env=e)
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    root = tmp_path_factory.mktemp("smoke")
+    for split in ("train", "test"):
+        djpeg.build(dataset_spec("smoke", split, 90), root / split, workers=1, progress=False, log=QUIET)
+    return root
+
+
+def test_a_tiny_model_overfits_64_fixed_patches(tmp_path):
+    """The pipeline can learn: labels, head, loss and decoding fit together."""
+    spec = DatasetSpec(source="skimage", split="all", qf2=90, qf1=(60, 95), patches_per_image=8,
+                       patches_per_qf1=32, patch=32)
+    djpeg.build(spec, tmp_path, workers=1, progress=False, log=QUIET)
+    x, y = train.Patches(djpeg.open_dataset(tmp_path), np.arange(64), 64).take(np.arange(64))
+    keras.utils.set_random_seed(0)
+    m = model.build_model("class", depth=7, growth=12, dropout=0.0, patch=32)
+    m.compile(optimizer=keras.optimizers.Adam(3e-3), loss=losses.BlockLoss(None))
+    before = float(np.mean(model.decode_class(m.predict(x, verbose=0)) == y))
+    acc = before
+    for _ in range(6):  # at most 6 x 160 = 960 steps
+        m.fit(x, y, batch_size=16, epochs=40, verbose=0)
+        acc = float(np.mean(model.decode_class(m.predict(x, verbose=0)) == y))
+        if acc > 0.9:
+            break
+    assert before < 0.7 and acc > 0.9
+
+
+def test_train_then_evaluate_from_the_command_line(smoke, tmp_path):
+    run = tmp_path / "run"
+    r = qpaper("train", "--profile", "smoke", "--data", smoke / "train", "--out", run, "--epochs", "1", "--quiet")
+    assert r.returncode == 0, r.stderr[-2000:]
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["head"] == "class" and cfg["loss"] == "Lr" and cfg["distance"] == "abs" and cfg["depth"] == 7
+    assert (run / "model.keras").exists() and len((run / "log.csv").read_text().splitlines()) == 2
+    out = tmp_path / "eval.csv"
+    r = qpaper("evaluate", "--model", run / "model.keras", "--data", smoke / "test", "--out", out, "--quiet")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "AvgAcc" in r.stdout and out.with_name("eval.csv.provenance.json").exists()
+    import pandas as pd
+    t = pd.read_csv(out)
+    assert list(t.columns) == ["qf1", "qf2", "aligned", "coefficient", "patches", "accuracy", "mse"]
+    assert set(t["qf1"]) == {60, 80, 95} and set(t["coefficient"]) == set(range(1, 16))
+    assert t.groupby("qf1")["patches"].first().sum() <= 120
+    bad = qpaper("evaluate", "--model", tmp_path / "missing.keras", "--data", smoke / "test", "--out", out)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+
+
+def test_time_limit_then_resume(smoke, tmp_path):
+    run = tmp_path / "run"
+    st = train.train(smoke / "train", run, profile="smoke", epochs=3, max_minutes=0.001, verbose=0, log=QUIET)
+    assert st["epochs_completed"] == 0 and st["last_epoch_partial"]
+    assert (run / "checkpoint.keras").exists() and not (run / "model.keras").exists()
+    with pytest.raises(ValueError, match="already holds"):
+        train.train(smoke / "train", run, profile="smoke", epochs=3, verbose=0, log=QUIET)
+    with pytest.raises(ValueError, match="other settings"):
+        train.train(smoke / "train", run, profile="smoke", epochs=4, resume=True, verbose=0, log=QUIET)
+    st = train.train(smoke / "train", run, profile="smoke", epochs=3, resume=True, verbose=0, log=QUIET)
+    assert st["epochs_completed"] == 3 and (run / "model.keras").exists()
+    rows = (run / "log.csv").read_text().splitlines()[1:]
+    assert [r.split(",")[:3] for r in rows] == [["1", rows[0].split(",")[1], "1"]] + [
+        [str(e), rows[e].split(",")[1], "0"] for e in (1, 2, 3)]
+    m = train.load_model(run / "model.keras")
+    assert m.optimizer.iterations.numpy() > 0
+
+
+def test_validation_uses_held_out_scenes(smoke):
+    d = djpeg.open_dataset(smoke / "train")
+    meta = np.concatenate(d["meta"])
+    held = train.holdout_scenes(meta, len(d["manifest"]["scenes"]), 0.2, 0)
+    assert len(held) == 1
+    assert np.array_equal(held, train.holdout_scenes(meta, 5, 0.2, 0))
+
+
+def test_data_parallel_on_two_logical_cpus(smoke, tmp_path):
+    r = qpaper("train", "--profile", "smoke", "--data", smoke / "train", "--out", tmp_path / "dp", "--epochs", "1",
+               "--devices", "2", "--quiet")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "data-parallel over 2 replicas" in r.stdout
+    assert (tmp_path / "dp" / "model.keras").exists()
+
+
+def test_model_and_loss_under_jax(tmp_path):
+    pytest.importorskip("jax")
+    code = ("import numpy as np, keras; from qpaper import model, losses;"
+            "m = model.build_model('class', depth=7, growth=4, patch=16);"
+            "y = np.array([[2] * 15], 'float32'); p = np.full((1, 226), 0.1, 'float32');"
+            "print(keras.backend.backend(), float(losses.BlockLoss(0.8)(y, p)), m(np.zeros((1, 16, 16, 3))).shape)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       env=dict(os.environ, KERAS_BACKEND="jax"))
+    assert r.returncode == 0, r.stderr[-2000:]
+    ref = float(losses.BlockLoss(0.8)(np.array([[2] * 15], "float32"), np.full((1, 226), 0.1, "float32")))
+    backend, value, _ = r.stdout.split(" ", 2)
+    assert backend == "jax" and float(value) == pytest.approx(ref, rel=1e-5)
+
+
+def test_gpu_script_set_up_runs_tiny_on_cpu(tmp_path):
+    """scripts/gpu_train.sh end to end with tiny settings and the JAX backend, as on the GPU machine."""
+    pytest.importorskip("jax")
+    from qpaper.sources import SourceError, wallpapers_source
+    try:
+        wallpapers_source()
+    except SourceError:
+        pytest.skip("wallpapers not prepared: run `make data`")
+    env = dict(os.environ, OUT=str(tmp_path / "out"), GPU_DATA=str(tmp_path / "data"), GPU_PATCHES_PER_QF1="4",
+               GPU_MINUTES="2", GPU_WHEELS=str(tmp_path / "no-wheels"), GPU_TRAIN_ARGS="--depth 7 --growth 4 --epochs 1 --batch 16", PYTHON=sys.executable,
+               KERAS_BACKEND="jax")
+    r = subprocess.run(["bash", "scripts/gpu_train.sh"], capture_output=True, text=True, env=env,
+                       cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
+    run = tmp_path / "out" / "run"
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["backend"] == "jax" and cfg["profile"] == "paper" and cfg["lr"] == 1e-5 and cfg["batch"] == 16
+    assert cfg["dataset_spec"]["source"] == "wallpapers" and len(cfg["dataset_spec"]["qf1"]) == 39
+    assert (run / "model.keras").exists() and (tmp_path / "out" / "console.log").exists()
