@@ -39,7 +39,7 @@ reproduce: datasets  ## everything that exists so far, on PROFILE (default mini)
 	$(BIN)/python -m qpaper.report datasets --profile $(PROFILE) --seed $(SEED) \
 	  --datasets $(DATASETS) --out $(RESULTS)
 	@echo "reproduce: data and datasets of profile $(PROFILE) are built and summarised in $(RESULTS)/."
-	@echo "reproduce: training, evaluation and the paper's tables arrive with the estimator and notebook issues."
+	@echo "reproduce: no trained mini model is committed yet; models, notebooks and the paper's tables arrive with the notebook issue."
 
 smoke:  ## the smoke profile end to end, in a minute or two
 	$(MAKE) reproduce PROFILE=smoke

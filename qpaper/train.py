@@ -8,6 +8,7 @@ and optimizer after the last epoch), ``state.json`` (epochs completed), ``log.cs
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -39,25 +40,33 @@ def estimate(y_pred, head: str, nc: int = NC):
     return ops.clip(ops.round(ops.cast(y_pred, "float32")), 1.0, ops.convert_to_tensor(qm.astype("float32")))
 
 
+def _accuracy(y_true, y_pred, head):
+    return ops.mean(ops.cast(ops.equal(estimate(y_pred, head), ops.cast(y_true, "float32")), "float32"), axis=-1)
+
+
+def _mse(y_true, y_pred, head):
+    return ops.mean(ops.square(estimate(y_pred, head) - ops.cast(y_true, "float32")), axis=-1)
+
+
+# named, registered functions, so that saved models load with safe_mode=True
 @keras.saving.register_keras_serializable(package="qpaper")
 def class_accuracy(y_true, y_pred):
-    return ops.mean(ops.cast(ops.equal(estimate(y_pred, "class"), ops.cast(y_true, "float32")), "float32"), axis=-1)
+    return _accuracy(y_true, y_pred, "class")
 
 
 @keras.saving.register_keras_serializable(package="qpaper")
 def class_mse(y_true, y_pred):
-    return ops.mean(ops.square(estimate(y_pred, "class") - ops.cast(y_true, "float32")), axis=-1)
+    return _mse(y_true, y_pred, "class")
 
 
 @keras.saving.register_keras_serializable(package="qpaper")
 def regression_accuracy(y_true, y_pred):
-    return ops.mean(ops.cast(ops.equal(estimate(y_pred, "regression"), ops.cast(y_true, "float32")), "float32"),
-                    axis=-1)
+    return _accuracy(y_true, y_pred, "regression")
 
 
 @keras.saving.register_keras_serializable(package="qpaper")
 def regression_mse(y_true, y_pred):
-    return ops.mean(ops.square(estimate(y_pred, "regression") - ops.cast(y_true, "float32")), axis=-1)
+    return _mse(y_true, y_pred, "regression")
 
 
 def metrics_for(head: str) -> list:
@@ -105,7 +114,7 @@ class Patches(keras.utils.PyDataset):
         self._order()
 
 
-def holdout_scenes(meta: np.ndarray, n_scenes: int, share: float, seed: int) -> np.ndarray:
+def holdout_scenes(meta: np.ndarray, share: float, seed: int) -> np.ndarray:
     """Scene indices held out for validation: a seeded ``share`` of the scenes, none when there are
     fewer than 3."""
     present = np.unique(meta["scene"])
@@ -121,9 +130,9 @@ def holdout_scenes(meta: np.ndarray, n_scenes: int, share: float, seed: int) -> 
 class Checkpoint(keras.callbacks.Callback):
     """After every epoch: the model with its optimizer, then state.json (written last)."""
 
-    def __init__(self, out: Path, started_epochs: int, log=print):
+    def __init__(self, out: Path, started_epochs: int):
         super().__init__()
-        self.out, self.done, self.log = out, started_epochs, log
+        self.out, self.done = out, started_epochs
         self.t0 = time.time()
 
     def on_epoch_end(self, epoch, logs=None):
@@ -238,7 +247,7 @@ def train(data_dir, out_dir, profile: str = "smoke", head: str = "class", loss: 
         state = {"epochs_completed": 0}
     keras.utils.set_random_seed(seed)
     meta = np.concatenate(d["meta"])
-    held = holdout_scenes(meta, len(d["manifest"]["scenes"]), cfg["val_share"], seed)
+    held = holdout_scenes(meta, cfg["val_share"], seed)
     is_val = np.isin(meta["scene"], held)
     train_idx = np.flatnonzero(~is_val)
     val_idx = np.flatnonzero(is_val)
@@ -252,7 +261,7 @@ def train(data_dir, out_dir, profile: str = "smoke", head: str = "class", loss: 
     if devices > 1:
         n = strategy.num_replicas_in_sync if strategy else len(keras.distribution.list_devices()[:devices])
         log(f"train: data-parallel over {n} replicas ({keras.backend.backend()} backend)")
-    with strategy.scope() if strategy else _nullcontext():
+    with strategy.scope() if strategy else contextlib.nullcontext():
         if resume:
             model = load_model(out / "checkpoint.keras")
         else:
@@ -263,7 +272,7 @@ def train(data_dir, out_dir, profile: str = "smoke", head: str = "class", loss: 
                           jit_compile=_jit())
     if start < cfg["epochs"]:
         model.fit(train_seq, validation_data=val_seq, epochs=cfg["epochs"], initial_epoch=start, verbose=verbose,
-                  callbacks=[TimeLimit(max_minutes), CSVLog(out / "log.csv"), Checkpoint(out, start, log)])
+                  callbacks=[TimeLimit(max_minutes), CSVLog(out / "log.csv"), Checkpoint(out, start)])
     state = json.loads((out / "state.json").read_text()) if (out / "state.json").exists() else state
     if state["epochs_completed"] >= cfg["epochs"]:
         save_model(model, out / "model.keras")
@@ -277,14 +286,6 @@ def train(data_dir, out_dir, profile: str = "smoke", head: str = "class", loss: 
 def _jit():
     """XLA is 3-6x slower than plain graph mode on TensorFlow on these CPUs; JAX always compiles."""
     return False if keras.backend.backend() == "tensorflow" else "auto"
-
-
-class _nullcontext:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *a):
-        return False
 
 
 def _strategy(devices: int):

@@ -89,9 +89,10 @@ def test_time_limit_then_resume(smoke, tmp_path):
 def test_validation_uses_held_out_scenes(smoke):
     d = djpeg.open_dataset(smoke / "train")
     meta = np.concatenate(d["meta"])
-    held = train.holdout_scenes(meta, len(d["manifest"]["scenes"]), 0.2, 0)
-    assert len(held) == 1
-    assert np.array_equal(held, train.holdout_scenes(meta, 5, 0.2, 0))
+    held = train.holdout_scenes(meta, 0.2, 0)
+    assert len(held) == 1 and held[0] in meta["scene"]
+    assert np.array_equal(held, train.holdout_scenes(meta, 0.2, 0))
+    assert len(train.holdout_scenes(meta[meta["scene"] < 2], 0.2, 0)) == 0  # fewer than 3 scenes: none
 
 
 def test_data_parallel_on_two_logical_cpus(smoke, tmp_path):
