@@ -10,7 +10,7 @@ WORKERS ?=
 RESULTS := results/$(PROFILE)
 DATASETS := data/processed/datasets/$(PROFILE)
 
-.PHONY: help env test data reproduce smoke bench datasets clean gpu-wheels gpu-train
+.PHONY: help env test data reproduce smoke bench datasets models notebooks clean gpu-wheels gpu-train
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -29,17 +29,19 @@ test: $(STAMP)  ## run the test suite (builds the env first if needed)
 data: $(STAMP)  ## fetch, verify and prepare the wallpapers (apt-get download + dpkg-deb -x)
 	$(BIN)/qpaper data fetch wallpapers --seed $(SEED)
 
-datasets: $(if $(filter mini,$(PROFILE)),data,$(STAMP))  ## build the train and test datasets of PROFILE for QF2 90 and 80
-	@for qf2 in 90 80; do for split in train test; do \
-	  $(BIN)/qpaper dataset build --profile $(PROFILE) --split $$split --qf2 $$qf2 --seed $(SEED) \
-	    $(if $(WORKERS),--workers $(WORKERS)) --out $(DATASETS)/qf2-$$qf2-$$split || exit 1; \
-	done; done
+datasets: $(if $(filter mini,$(PROFILE)),data,$(STAMP))  ## build every dataset the notebooks of PROFILE read
+	$(BIN)/python -m qpaper.experiments datasets --profile $(PROFILE) --seed $(SEED) $(if $(WORKERS),--workers $(WORKERS))
 
-reproduce: datasets  ## everything that exists so far, on PROFILE (default mini)
-	$(BIN)/python -m qpaper.report datasets --profile $(PROFILE) --seed $(SEED) \
-	  --datasets $(DATASETS) --out $(RESULTS)
-	@echo "reproduce: data and datasets of profile $(PROFILE) are built and summarised in $(RESULTS)/."
-	@echo "reproduce: no trained mini model is committed yet; models, notebooks and the paper's tables arrive with the notebook issue."
+models: datasets  ## train the models of PROFILE that are missing (TRAIN=1: retrain them all)
+	$(BIN)/python -m qpaper.experiments models --profile $(PROFILE) --seed $(SEED) $(if $(TRAIN),--retrain)
+
+notebooks: models  ## execute every notebook on PROFILE into results/PROFILE/notebooks (tables and figures beside)
+	$(BIN)/python -m qpaper.notebooks --profile $(PROFILE) --seed $(SEED)
+
+reproduce: notebooks  ## data, datasets, models, every notebook and README's results, on PROFILE (default mini)
+	$(BIN)/python -m qpaper.report models --profile $(PROFILE)
+	$(if $(filter mini,$(PROFILE)),$(BIN)/python -m qpaper.report readme --profile $(PROFILE))
+	@echo "reproduce: results of profile $(PROFILE) are in $(RESULTS)/ (tables, figures, executed notebooks)."
 
 smoke:  ## the smoke profile end to end, in a minute or two
 	$(MAKE) reproduce PROFILE=smoke

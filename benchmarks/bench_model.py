@@ -4,7 +4,7 @@
   clipping) fed to ``model.fit``, against ``model.fit`` on the same patches as in-memory arrays;
 - prediction: ``qpaper.evaluate.predict_q1`` (batched ``predict_on_batch`` and decoding), against
   ``model.predict`` on in-memory arrays.
-Same model (DenseNet-22 by default, the mini profile's; --depth 40 for the paper's), same
+Same model (DenseNet-22 by default; --depth 13 for the mini profile's, 40 for the paper's), same
 patches, one process.
 """
 

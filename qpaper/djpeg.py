@@ -61,6 +61,7 @@ class DatasetSpec:
     test_share: float = 0.25
     n_test: int | None = None
     nc: int = jpeg.NC
+    scale: float = 1.0  # resize the raw image first (INTER_AREA); 0.5: the half-resolution test, Fig. 10
 
     def __post_init__(self):
         object.__setattr__(self, "qf1", tuple(_canon_q1(q) for q in self.qf1))
@@ -76,12 +77,16 @@ class DatasetSpec:
             raise ValueError("qf2 must be in 1..100")
         if self.encoder == "opencv" and any(isinstance(q, str) for q in self.qf1):
             raise ValueError("Photoshop tables as Q1 need encoder='pillow'")
+        if not 0 < self.scale <= 1:
+            raise ValueError("scale must be in (0, 1]")
         if self.patches_per_image < 1 or self.patches_per_qf1 < 1 or not self.qf1:
             raise ValueError("a dataset needs QF1 values and at least one patch")
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["qf1"] = list(self.qf1)
+        if self.scale == 1.0:  # specs (and digests) written before the option existed stay valid
+            del d["scale"]
         return d
 
     @classmethod
@@ -126,7 +131,7 @@ class DJpegDataset:
             raise DatasetError(f"source {spec.source} split {spec.split} has no images")
         self.scenes = sorted({r.scene for r in self.records})
         self._scene_index = {s: k for k, s in enumerate(self.scenes)}
-        self.sizes = [image_size(r.path) for r in self.records]
+        self.sizes = [_scaled(image_size(r.path), spec.scale) for r in self.records]
         self._plan_units()
         self._cache = (None, None)
 
@@ -197,6 +202,8 @@ class DJpegDataset:
         ys, xs = (cells // cols) * p, (cells % cols) * p
         rec = self.records[img]
         im = load_image(rec.path, rec.sha256)
+        if s.scale != 1.0:
+            im = cv2.resize(im, (w, h), interpolation=cv2.INTER_AREA)
         q1 = s.qf1[qi]
         if path == "auto":
             path = "crop" if count * (p + 48) ** 2 < 0.5 * h * w else "whole"
@@ -222,6 +229,11 @@ class DJpegDataset:
     def shard(self, units: range):
         parts = [self.unit(u) for u in units]
         return tuple(np.concatenate([p[k] for p in parts]) for k in range(3))
+
+
+def _scaled(size, scale: float) -> tuple[int, int]:
+    h, w = size
+    return (h, w) if scale == 1.0 else (max(1, int(round(h * scale))), max(1, int(round(w * scale))))
 
 
 def _whole_image(im, q1, s: DatasetSpec, r, c, ys, xs):

@@ -67,6 +67,103 @@ def _markdown(df: pd.DataFrame) -> str:
     return head + "".join("| " + " | ".join(str(v) for v in row) + " |\n" for row in df.itertuples(index=False))
 
 
+BEGIN, END = "<!-- results:begin (python -m qpaper.report readme) -->", "<!-- results:end -->"
+
+
+def _link(value, path: str) -> str:
+    return f"[{value}]({path})"
+
+
+def results_markdown(profile: str, root: Path) -> str:
+    """The README's results section: every number of ours linked to the table it comes from,
+    the paper's published number beside it where the text gives one."""
+    from .results import PAPER
+    tables = root / "results" / profile / "tables"
+    prov = json.loads((tables / "tables1-4-summary.csv.provenance.json").read_text())
+    rel = lambda name: f"results/{profile}/tables/{name}"  # noqa: E731
+    lines = [f"Profile **{profile}**, seed {prov['seed']}, commit `{prov['git_commit'][:12]}`, "
+             f"{prov['hardware']}; every number links to its table (each has a `.provenance.json` sidecar). "
+             "The paper's numbers are those its text prints; its Tables 1-4 are images and are not quoted.", "",
+             "| experiment | method | AvgAcc (ours) | AvgMSE (ours) | AvgAcc (paper) | AvgMSE (paper) |",
+             "|---|---|---|---|---|---|"]
+    s = pd.read_csv(tables / "tables1-4-summary.csv")
+    for r in s.itertuples():
+        src = rel(f"tables1-4-summary.md")
+        lines.append(f"| Table {r.table}: QF2 {r.qf2}, {r.test} | {r.method} | {_link(f'{r.AvgAcc:.4f}', src)} | "
+                     f"{_link(f'{r.AvgMSE:.4f}', src)} | – | – |")
+    for name in ("loss-ablation", "generalization"):
+        t = pd.read_csv(tables / f"{name}.csv")
+        ours = t[~t["source"].str.startswith("paper")]
+        for r in ours.itertuples():
+            pa = PAPER.get((r.experiment, r.method))
+            pa_acc, pa_mse = (f"{pa[0]}", f"{pa[1]}") if pa else ("–", "–")
+            src = rel(f"{name}.md")
+            lines.append(f"| {r.experiment} | {r.method} | {_link(f'{r.AvgAcc:.4f}', src)} | "
+                         f"{_link(f'{r.AvgMSE:.4f}', src)} | {pa_acc} | {pa_mse} |")
+    return "\n".join(lines) + "\n"
+
+
+def update_readme(profile: str, root: Path) -> None:
+    readme = root / "README.md"
+    text = readme.read_text()
+    if BEGIN not in text or END not in text:
+        raise ValueError(f"README.md lacks the markers {BEGIN} ... {END}")
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    atomic_write_bytes(readme, (head + BEGIN + "\n" + results_markdown(profile, root) + END + tail).encode())
+
+
+def model_cards(profile: str, root: Path) -> str:
+    """``models/<profile>/README.md``: per model its data, budget, final log row, test metrics
+    (from ``results/<profile>/tables/tables1-4-summary.csv`` when present), sha256, and what
+    differs from the paper."""
+    from .experiments import MODELS, models_dir
+    from .profiles import get_profile
+    paper_fit = get_profile("paper")["fit"]
+    mdir = models_dir(profile)
+    summary_csv = root / "results" / profile / "tables" / "tables1-4-summary.csv"
+    summary = pd.read_csv(summary_csv) if summary_csv.exists() else None
+    out = [f"# Models of the {profile} profile", "",
+           f"Trained by `make reproduce PROFILE={profile} TRAIN=1` (`python -m qpaper.experiments models`), "
+           "each with `qpaper train`; loaded with `safe_mode=True`. This file is written by "
+           f"`python -m qpaper.report models --profile {profile}`.", ""]
+    for name, (data, head, loss) in MODELS.items():
+        run = mdir / name
+        if not (run / "model.keras").exists():
+            continue
+        cfg = json.loads((run / "config.json").read_text())
+        log = pd.read_csv(run / "log.csv")
+        last = log.iloc[-1]
+        spec = cfg["dataset_spec"]
+        seconds = float(log["seconds"].sum())
+        diffs = [f"{k} {cfg[k]} (paper {paper_fit[k]})" for k in ("depth", "lr", "epochs")
+                 if cfg.get(k) != paper_fit[k]]
+        if cfg.get("epoch_patches"):
+            diffs.append(f"{cfg['epoch_patches']} patches per epoch (paper: the whole set of 1e5 per QF1)")
+        diffs.append(f"trained on {spec['source']} ({spec['patches_per_qf1']} patches per QF1; paper: RAISE, 1e5)")
+        out += [f"## {name}", "",
+                f"- method: {'the proposed estimator' if head == 'class' and loss == 'Lr' else 'the regression CNN of [10]' if head == 'regression' else 'class head with cross-entropy L (ablation)'}; "
+                f"head `{cfg['head']}`, loss `{cfg['loss']}`" + (f" (c = {cfg['c']}, distance {cfg['distance']})" if head == "class" and cfg.get("c") else ""),
+                f"- data: `{data}` = {spec['source']} split {spec['split']}, QF2 {spec['qf2']}, QF1 {spec['qf1']}, "
+                f"grid shift {spec['grid_shift']}, {spec['channels']} input, {spec['encoder']} {spec['subsampling']}; "
+                f"content sha256 `{cfg['data_content_sha256'][:16]}`",
+                f"- budget: DenseNet-{cfg['depth']} (growth {cfg['growth']}), Adam {cfg['lr']}, batch {cfg['batch']}, "
+                f"{int(last['epoch'])} epochs, {seconds / 60:.1f} min of training on the machine in the provenance "
+                f"of the results, seed {cfg['seed']}, backend {cfg['backend']}",
+                f"- last epoch: training accuracy {float(last['accuracy']):.4f}, MSE {float(last['mse']):.3f}; "
+                f"held-out scenes accuracy {float(last['val_accuracy']):.4f}, MSE {float(last['val_mse']):.3f}",
+                f"- sha256 of `model.keras`: `{sha256_file(run / 'model.keras')}`"]
+        if summary is not None:
+            q = int(spec["qf2"])
+            method = "proposed" if (head, loss) == ("class", "Lr") else "[10]" if head == "regression" else None
+            rows = summary[(summary["qf2"] == q) & (summary["method"] == method)] if method else summary.iloc[:0]
+            for r in rows.itertuples():
+                out.append(f"- test, Table {r.table} ({r.test}): AvgAcc {r.AvgAcc:.4f}, AvgMSE {r.AvgMSE:.4f} "
+                           f"([table](../../results/{profile}/tables/tables1-4-summary.md))")
+        out += [f"- differs from the paper: {'; '.join(diffs)}", ""]
+    return "\n".join(out)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m qpaper.report")
     sub = p.add_subparsers(dest="what", required=True)
@@ -75,8 +172,31 @@ def main(argv=None) -> int:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--datasets", required=True)
     s.add_argument("--out", required=True)
+    s = sub.add_parser("readme", help="rewrite README's results section from results/PROFILE/tables")
+    s.add_argument("--profile", required=True)
+    s = sub.add_parser("models", help="write models/PROFILE/README.md, the model cards")
+    s.add_argument("--profile", required=True)
     a = p.parse_args(argv)
     t0 = time.time()
+    if a.what == "models":
+        from .experiments import ROOT, models_dir
+        path = models_dir(a.profile) / "README.md"
+        try:
+            atomic_write_bytes(path, model_cards(a.profile, ROOT).encode())
+        except (ValueError, OSError, KeyError) as e:
+            print(f"qpaper.report: error: {e}", file=sys.stderr)
+            return 2
+        print(f"wrote {path}")
+        return 0
+    if a.what == "readme":
+        from .experiments import ROOT
+        try:
+            update_readme(a.profile, ROOT)
+        except (ValueError, OSError) as e:
+            print(f"qpaper.report: error: {e}", file=sys.stderr)
+            return 2
+        print(f"README.md: results section rewritten from results/{a.profile}/tables")
+        return 0
     try:
         df = datasets_table(a.datasets)
     except (ValueError, OSError) as e:

@@ -82,8 +82,9 @@ class Patches(keras.utils.PyDataset):
     memory-mapped shards of a built dataset; reshuffled every epoch from (seed, epoch)."""
 
     def __init__(self, shards: dict, index: np.ndarray, batch_size: int, nc: int = NC, seed: int | None = None,
-                 epoch: int = 0):
+                 epoch: int = 0, epoch_size: int | None = None):
         super().__init__()
+        self.epoch_size = epoch_size  # patches per epoch: a seeded draw from the whole set (None: all)
         self.x, self.q1 = shards["x"], shards["q1"]
         self.starts = np.concatenate([[0], np.cumsum([len(a) for a in self.x])])
         self.index, self.batch_size, self.nc, self.seed = np.asarray(index, np.int64), batch_size, nc, seed
@@ -94,10 +95,22 @@ class Patches(keras.utils.PyDataset):
         if self.seed is None:
             self.order = self.index
         else:
-            self.order = np.random.default_rng([self.seed, self.epoch]).permutation(self.index)
+            self.order = self._perm(self.epoch) if not self.epoch_size else self._slice()
+
+    def _perm(self, k):
+        return np.random.default_rng([self.seed, k]).permutation(self.index)
+
+    def _slice(self):
+        """Epochs of ``epoch_size`` patches cut from successive seeded passes over the whole set,
+        so that every patch is seen once per pass."""
+        n, e = len(self.index), min(self.epoch_size, len(self.index))
+        a = self.epoch * e
+        first = a // n
+        order = np.concatenate([self._perm(first), self._perm(first + 1)])
+        return order[a - first * n:a - first * n + e]
 
     def __len__(self):
-        return math.ceil(len(self.index) / self.batch_size)
+        return math.ceil(len(self.order) / self.batch_size)
 
     def take(self, idx: np.ndarray):
         idx = np.sort(idx)  # locality in the memory maps; the batch's order does not matter
@@ -216,7 +229,7 @@ def run_config(profile: str, head: str, loss: str, data_dir, seed: int, distance
     fit.update({k: v for k, v in overrides.items() if v is not None})
     manifest = json.loads((Path(data_dir) / "manifest.json").read_text())
     return {"profile": profile, "head": head, "loss": loss if head == "class" else regression_loss,
-            "distance": distance if head == "class" and loss == "Lr" else None, "c": 0.8 if loss == "Lr" else None,
+            "distance": distance if head == "class" and loss == "Lr" else None, "c": 0.8 if head == "class" and loss == "Lr" else None,
             "seed": seed, "nc": NC, "data": str(data_dir), "data_content_sha256": manifest["content_sha256"],
             "dataset_spec": manifest["spec"], "channels": manifest["spec"]["channels"], **fit,
             "optimizer": "adam", "backend": keras.backend.backend()}
@@ -226,7 +239,7 @@ def train(data_dir, out_dir, profile: str = "smoke", head: str = "class", loss: 
           distance: str = "abs", regression_loss: str = "mse", resume: bool = False, max_minutes: float | None = None,
           devices: int = 1, verbose: int = 1, log=print, **overrides) -> dict:
     """Train a model on a built dataset. ``overrides`` replace the profile's ``fit`` settings
-    (depth, growth, dropout, batch, lr, epochs, val_share, val_max). Returns the final state."""
+    (depth, growth, dropout, batch, lr, epochs, epoch_patches, val_share, val_max). Returns the final state."""
     strategy = _strategy(devices)  # first: logical devices must be set before TensorFlow starts
     out = Path(out_dir)
     cfg_path = out / "config.json"
@@ -254,7 +267,7 @@ def train(data_dir, out_dir, profile: str = "smoke", head: str = "class", loss: 
     if len(val_idx) > cfg["val_max"]:
         val_idx = np.sort(np.random.default_rng([seed, 0x7A2]).choice(val_idx, cfg["val_max"], replace=False))
     start = state["epochs_completed"]
-    train_seq = Patches(d, train_idx, cfg["batch"], seed=seed, epoch=start)
+    train_seq = Patches(d, train_idx, cfg["batch"], seed=seed, epoch=start, epoch_size=cfg.get("epoch_patches"))
     val_seq = Patches(d, val_idx, max(cfg["batch"], 64)) if len(val_idx) else None
     log(f"train: {len(train_idx)} patches, validation: {len(val_idx)} patches from held-out scenes "
         f"{[d['manifest']['scenes'][k] for k in held]}; epochs {start}..{cfg['epochs']}")

@@ -1,0 +1,64 @@
+"""Why Q1 shows through a second compression (Section 1 and 2 of the paper): the histogram of a
+DCT coefficient of a JPEG image, after one compression and after two.
+
+After one compression at step q2, the k-th DCT coefficient of every 8x8 block is a multiple of
+q2. When the image was compressed before at step q1, its values were multiples of q1 first, and
+re-quantizing them at q2 leaves a periodic pattern (a "comb": empty or over-full bins) whose
+period tells q1. When the second grid is shifted (non-aligned), the blocks of the first
+compression are cut and the comb is gone from the histogram, though not from the pixels.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import jpeg
+
+
+def dct_matrix(n: int = 8) -> np.ndarray:
+    """The orthonormal DCT-II matrix used by JPEG (``D @ block @ D.T``)."""
+    k = np.arange(n)[:, None]
+    d = np.cos(np.pi * (2 * np.arange(n)[None] + 1) * k / (2 * n)) * np.sqrt(2 / n)
+    d[0] /= np.sqrt(2)
+    return d
+
+
+def block_dct(gray: np.ndarray) -> np.ndarray:
+    """DCT of every 8x8 block of a grayscale image (level-shifted by 128), as [blocks, 64] in
+    zig-zag order."""
+    h, w = (s - s % 8 for s in gray.shape[:2])
+    b = gray[:h, :w].astype(np.float64).reshape(h // 8, 8, w // 8, 8).transpose(0, 2, 1, 3) - 128.0
+    d = dct_matrix()
+    c = np.einsum("ij,abjk,lk->abil", d, b, d).reshape(-1, 64)
+    return c[:, jpeg.ZIGZAG]
+
+
+def compress_gray(gray: np.ndarray, qf1: int | None, qf2: int, shift: tuple[int, int] = (0, 0)) -> np.ndarray:
+    """A grayscale image compressed at ``qf1`` (skipped when None), cropped by ``shift`` = (r, c)
+    rows and columns (the grid shift), and compressed at ``qf2``; returns the decoded image."""
+    img = gray
+    if qf1 is not None:
+        img = jpeg.decode(jpeg.encode_opencv(gray, qf1), gray=True)
+    r, c = shift
+    img = np.ascontiguousarray(img[r:, c:])
+    return jpeg.decode(jpeg.encode_opencv(img, qf2), gray=True)
+
+
+def coefficient_histogram(decoded: np.ndarray, k: int, q2: int, span: int = 20) -> tuple[np.ndarray, np.ndarray]:
+    """Histogram of the k-th zig-zag DCT coefficient (k = 0 is DC) of a decoded JPEG, in units of
+    its quantization step ``q2``: bins -span..span, counts."""
+    v = np.rint(block_dct(decoded)[:, k] / q2).astype(np.int64)
+    bins = np.arange(-span, span + 1)
+    counts = np.array([(v == b).sum() for b in bins])
+    return bins, counts
+
+
+def comb_demo(gray: np.ndarray, qf1: int = 70, qf2: int = 90, k: int = 2, shift=(3, 5)) -> dict:
+    """The three histograms of notebook 1: single compression at qf2, aligned double (qf1 then
+    qf2) and non-aligned double (grid shifted by ``shift``), with q1 and q2 of coefficient k."""
+    q1 = int(jpeg.zigzag(jpeg.standard_table(qf1))[k])
+    q2 = int(jpeg.zigzag(jpeg.standard_table(qf2))[k])
+    out = {"q1": q1, "q2": q2, "k": k}
+    for name, (a, s) in {"single": (None, (0, 0)), "aligned": (qf1, (0, 0)), "non-aligned": (qf1, shift)}.items():
+        out[name] = coefficient_histogram(compress_gray(gray, a, qf2, s), k, q2)
+    return out

@@ -1,0 +1,79 @@
+"""Execute the experiment notebooks with papermill: ``python -m qpaper.notebooks --profile mini``.
+
+The notebooks are authored as jupytext percent-format ``.py`` files in ``notebooks/``; each has a
+``parameters`` cell whose defaults are the smoke profile. Executed copies go to
+``results/<profile>/notebooks/`` (written to a temporary name, then renamed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from .experiments import ROOT
+
+NOTEBOOK_DIR = ROOT / "notebooks"
+
+
+def notebooks() -> list[Path]:
+    return sorted(NOTEBOOK_DIR.glob("[0-9][0-9]-*.py"))
+
+
+def run(path: Path, profile: str, seed: int = 0, out_dir: Path | None = None, log=print, **parameters) -> Path:
+    """Run one notebook with papermill at ``profile`` and write the executed ``.ipynb``."""
+    import jupytext
+    import nbformat
+    import papermill as pm
+
+    from .results import results_dir
+    out_dir = Path(out_dir or results_dir(profile) / "notebooks")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    nb = jupytext.read(path)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    target = out_dir / (path.stem + ".ipynb")
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / path.with_suffix(".ipynb").name
+        nbformat.write(nb, src)
+        fd, part = tempfile.mkstemp(dir=out_dir, prefix=f".{path.stem}.", suffix=".ipynb")
+        os.close(fd)
+        try:
+            t0 = time.time()
+            log(f"notebook {path.name} ({profile})")
+            pm.execute_notebook(str(src), part, parameters={"profile": profile, "seed": seed, **parameters},
+                                kernel_name="python3", cwd=str(ROOT), progress_bar=False, log_output=True)
+            os.replace(part, target)
+            log(f"notebook {path.name}: {time.time() - t0:.0f} s -> {target}")
+        finally:
+            if os.path.exists(part):
+                os.unlink(part)
+    return target
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m qpaper.notebooks")
+    p.add_argument("--profile", default="smoke")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--only", nargs="*", help="notebook numbers or names (default: all)")
+    p.add_argument("--out", help="folder for the executed notebooks (default results/PROFILE/notebooks)")
+    a = p.parse_args(argv)
+    todo = [n for n in notebooks() if not a.only or any(n.stem.startswith(o) for o in a.only)]
+    if not todo:
+        print("qpaper: error: no notebook matches", file=sys.stderr)
+        return 2
+    for k, path in enumerate(todo, 1):
+        print(f"[{k}/{len(todo)}]", end=" ", flush=True)
+        try:
+            run(path, a.profile, a.seed, a.out)
+        except Exception as e:  # papermill's PapermillExecutionError carries the cell's exception
+            what = f"{e.ename}: {e.evalue}" if hasattr(e, "ename") else (str(e).splitlines() or [repr(e)])[0]
+            print(f"qpaper: error: notebook {path.name} failed: {what}", file=sys.stderr)
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
