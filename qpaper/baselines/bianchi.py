@@ -1,0 +1,268 @@
+"""Q1 estimation after Bianchi & Piva, "Image forgery localization via block-grained analysis of
+JPEG artifacts", IEEE TIFS 7(3) 2012 (the reproduced paper's reference [5]), aligned (A-DJPG)
+and non-aligned (NA-DJPG) cases.
+
+Model (Sec. III of Bianchi & Piva): the coefficients of a doubly compressed region follow the
+distribution of the never-compressed coefficients p_U pushed through both quantizers, those of
+a singly compressed region through the last one only; the observed histogram is a mixture of
+the two with weight alpha, and (alpha, Q1) are estimated by maximum likelihood, alpha by EM
+(Sec. IV, "estimation of the model parameters"), Q1 by exhaustive search of the candidates.
+
+A-DJPG, for each zig-zag coefficient k with last step q2 (Sec. III-A):
+- p_U: kernel-smoothed histogram of the calibrated coefficients (DCT on the grid shifted by
+  (4, 4), see :mod:`.common`), Gaussian kernel of ``sigma`` = 1 coefficient unit.
+- single quantization p_SQ(x) = P_U([(x - 1/2) q2, (x + 1/2) q2));
+- double quantization p_DQ(x; q1) = sum over v with round(v q1 / q2) = x of
+  P_U([(v - 1/2) q1, (v + 1/2) q1))  (the paper's p(x | H1) for the aligned case);
+  to model the rounding/truncation errors the paper adds as noise, p_DQ is mixed with a small
+  share ``eps`` of p_SQ, so that no observed bin gets probability zero;
+- likelihood of the observed indices x_b = round(D_b / q2), b over blocks:
+  L(q1, alpha) = sum_b log(alpha p_DQ(x_b; q1) + (1 - alpha) p_SQ(x_b)); alpha by EM (``iters``
+  iterations from alpha = 1/2), then q1 = argmax over candidates.
+- Ambiguity: when q1 divides q2 (q1 == q2 included) p_DQ == p_SQ and the likelihood is flat in
+  alpha: double compression leaves no trace. Such candidates form the single-compression
+  hypothesis; the best other candidate is returned only if its log-likelihood ratio against it
+  exceeds ``tau`` nats per observed block (0.2: the gain of a wrong candidate on singly
+  compressed data is ~0.01-0.05 nats/block on 256x256 crops but up to ~0.8 on 64x64 patches,
+  that of the right one 0.3-2 nats/block for QF1 < QF2), otherwise the estimate is q2 (clipped to the class range), as in
+  :mod:`.galvan`. So q1 == q2 is answered right and a proper divisor of q2 is answered q2.
+
+NA-DJPG (Sec. III-B): the DCT on the grid of the first compression gives y = v q1 + e, with e
+the error of the second compression, approximately Gaussian with variance
+sigma_e^2 = mean(Q2^2)/12 + 1/12 (orthonormal DCT of a white error; 1/12 for the rounding to
+integers). p(y | H1) = sum_v P_U([(v-1/2) q1, (v+1/2) q1)) N(y; v q1, sigma_e^2) and
+p(y | H0) = p_U smoothed by the same noise, alpha by EM and q1 by maximum likelihood as above.
+
+Grid shift (the first step of the NA case): the first grid is the one on which the DCT
+coefficients are closest to a lattice. For each of the 63 offsets (dy, dx) != (0, 0) of the
+block grid in the final image and each of the first ``kshift`` coefficients and candidate
+period Q, the Rayleigh statistic |sum_b exp(2 pi i y_b / Q)|^2 / B measures periodicity (the
+"integer periodicity" idea of Bianchi & Piva's NA-DJPG detector); its median over the 63
+offsets is subtracted (this removes the trivial periodicity of peaked AC distributions, equal
+on every grid), the maximum over Q is taken and summed over k; the offset of the largest score
+wins. Offset (0, 0) is the grid of the second compression, where every coefficient lies on the
+q2 lattice; it is chosen (aligned case) by a separate test: the A-DJPG estimator above finds a
+trace of double compression (an estimate other than the single-compression fallback) in at
+least ``aligned_share`` of the first ``kshift`` coefficients. The generator crops r rows and c
+columns after the first compression, so the first grid starts at ((8 - r) % 8, (8 - c) % 8);
+:func:`estimate_shift` returns the generator's (r, c).
+
+Implementation choices: candidate range 1..q_max(nc)[k] (the CNN's class range); estimates
+clipped to it; ties to the smaller step; on a 64x64 patch non-aligned grids hold 7x7 blocks.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import jpeg
+from . import common
+
+EPS = 0.02
+TAU = 0.2  # nats per block
+SIGMA = 1.0
+ITERS = 25
+T = 1040
+CHUNK = 128
+KSHIFT = 6
+ALIGNED_SHARE = 0.5
+
+
+def _em(p1: np.ndarray, p0: np.ndarray, iters: int = ITERS) -> np.ndarray:
+    """EM for the mixture weight: p1 [..., B], p0 broadcastable; returns the log-likelihood
+    sum_b log(alpha p1 + (1 - alpha) p0) at the EM estimate of alpha (per leading index)."""
+    alpha = np.full(p1.shape[:-1] + (1,), 0.5)
+    for _ in range(iters):
+        m = alpha * p1 + (1 - alpha) * p0
+        alpha = np.mean(alpha * p1 / m, axis=-1, keepdims=True)
+    return np.log(alpha * p1 + (1 - alpha) * p0).sum(axis=-1)
+
+
+def _masses(F: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """P_U([lo, hi)) from exclusive CDFs F [N, G] at half-grid points lo, hi [N, ...]."""
+    n = F.shape[0]
+    shp = lo.shape
+    a = np.take_along_axis(F, common.grid_index(lo, T).reshape(n, -1), axis=1)
+    b = np.take_along_axis(F, common.grid_index(hi, T).reshape(n, -1), axis=1)
+    return (b - a).reshape(shp)
+
+
+def aligned_coefficient(xo: np.ndarray, cal: np.ndarray, q2k: int, qmax: int, eps: float = EPS,
+                        sigma: float = SIGMA, iters: int = ITERS):
+    """One coefficient of a batch: log-likelihoods [N, qmax] of candidates 1..qmax and [N] of
+    the single-compression hypothesis. ``xo`` [N,B] observed indices, ``cal`` [N,B'] calibrated
+    coefficients."""
+    n = len(xo)
+    F = common.smoothed_cdf(cal, T, sigma)
+    L = int(np.ceil(T / q2k))
+    xs = np.arange(-L, L + 1)
+    psq = _masses(F, np.broadcast_to((xs - 0.5) * q2k, (n, len(xs))), np.broadcast_to((xs + 0.5) * q2k, (n, len(xs))))
+    idx = np.clip(xo, -L, L) + L
+    p0 = np.maximum(np.take_along_axis(psq, idx, axis=1), 1e-6)
+    ll = np.empty((n, qmax))
+    for q1 in range(1, qmax + 1):
+        V = int(np.ceil(T / q1)) + 1
+        v = np.arange(-V, V + 1)
+        m = _masses(F, np.broadcast_to((v - 0.5) * q1, (n, len(v))), np.broadcast_to((v + 0.5) * q1, (n, len(v))))
+        x = np.clip(np.rint(v * q1 / q2k).astype(np.int64), -L, L) + L
+        flat = (np.arange(n)[:, None] * len(xs) + x[None]).ravel()
+        pdq = np.bincount(flat, weights=m.ravel(), minlength=n * len(xs)).reshape(n, len(xs))
+        p1 = np.take_along_axis(pdq, idx, axis=1)
+        p1 = np.maximum((1 - eps) * p1 + eps * p0, 1e-6)
+        ll[:, q1 - 1] = _em(p1, p0, iters)
+    return ll, np.log(p0).sum(axis=1)
+
+
+def decide(ll: np.ndarray, ll_single: np.ndarray, q2k: int, qmax: int, tau: float = TAU,
+           nblocks: int = 1) -> np.ndarray:
+    """Best candidate that does not divide q2 if its log-likelihood ratio against single
+    compression exceeds ``tau * nblocks`` nats, else q2 clipped to 1..qmax."""
+    cand = np.arange(1, qmax + 1)
+    ll = np.where(common.divides(cand, q2k)[None], -np.inf, ll)
+    best = np.argmax(ll, axis=1)
+    gain = ll[np.arange(len(ll)), best] - ll_single
+    return np.where(gain > tau * nblocks, cand[best], min(max(q2k, 1), qmax)).astype(np.int64)
+
+
+def _aligned_batch(gray: np.ndarray, q2v: np.ndarray, nc: int, chunk: int = CHUNK, **kw) -> np.ndarray:
+    qmax = jpeg.q_max(nc)
+    tau = kw.pop("tau", TAU)
+    out = np.empty((len(gray), nc), dtype=np.int64)
+    for sl in common.chunks(len(gray), chunk):
+        obs, cal = common.observed_and_calibrated(gray[sl], nc)
+        for k in range(nc):
+            q2k, qm = int(q2v[k]), int(qmax[k])
+            xo = np.rint(obs[:, :, k] / q2k).astype(np.int64)
+            ll, lls = aligned_coefficient(xo, cal[:, :, k], q2k, qm, **kw)
+            out[sl, k] = decide(ll, lls, q2k, qm, tau, xo.shape[1])
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Non-aligned case
+
+def _grid_dct(gray: np.ndarray, dy: int, dx: int, nc: int) -> np.ndarray:
+    n, h, w = gray.shape
+    return common.block_dct_batch(gray, dy, dx, (h - 7) // 8, (w - 7) // 8)[:, :, :nc]
+
+
+def shift_scores(gray: np.ndarray, q2v: np.ndarray, kshift: int = KSHIFT) -> np.ndarray:
+    """Periodicity scores [N, 8, 8] of the block-grid offsets (dy, dx) in the final image (see
+    the module docstring); offset (0, 0) is set to -inf (it is the second compression's grid)."""
+    qmax = jpeg.q_max(kshift)
+    ys = np.stack([_grid_dct(gray, dy, dx, kshift) for dy in range(8) for dx in range(8)], axis=1)
+    n, _, B, _ = ys.shape
+    score = np.zeros((n, 64))
+    for k in range(kshift):
+        Q = np.arange(2, int(qmax[k]) + 1, dtype=np.float64)
+        ph = np.exp(2j * np.pi * ys[:, :, :, k, None] / Q)  # [N, 64, B, Q]
+        R = np.abs(ph.sum(axis=2)) ** 2 / B  # [N, 64, Q]
+        R = R - np.median(R[:, 1:], axis=1, keepdims=True)
+        score += R.max(axis=2)
+    score[:, 0] = -np.inf
+    return score.reshape(n, 8, 8)
+
+
+def _offset_to_rc(dy: int, dx: int) -> tuple[int, int]:
+    return (8 - dy) % 8, (8 - dx) % 8
+
+
+def _rc_to_offset(r: int, c: int) -> tuple[int, int]:
+    return (8 - r) % 8, (8 - c) % 8
+
+
+def _looks_aligned(gray: np.ndarray, q2v: np.ndarray, kshift: int, share: float) -> np.ndarray:
+    est = _aligned_batch(gray, q2v, kshift)
+    fallback = np.minimum(q2v[:kshift], jpeg.q_max(kshift))
+    return (est != fallback[None]).mean(axis=1) >= share
+
+
+def estimate_shift_batch(patches: np.ndarray, q2: np.ndarray, kshift: int = KSHIFT,
+                         aligned_share: float = ALIGNED_SHARE) -> np.ndarray:
+    """Grid shifts [N, 2] = (r, c) in the generator's convention ((0, 0): aligned)."""
+    gray = common.luma_batch(patches)
+    q2v = common.q2_vector(q2, max(kshift, 1))
+    s = shift_scores(gray, q2v, kshift).reshape(len(gray), 64)
+    off = np.argmax(s, axis=1)
+    rc = np.array([_offset_to_rc(o // 8, o % 8) for o in off], dtype=np.int64).reshape(-1, 2)
+    al = _looks_aligned(gray, q2v, kshift, aligned_share)
+    rc[al] = 0
+    return rc
+
+
+def estimate_shift(image_or_patch: np.ndarray, q2: np.ndarray, **kw) -> tuple[int, int]:
+    """Estimated grid shift (r, c) of one image, generator convention: the first compression's
+    grid starts at row (8 - r) % 8, column (8 - c) % 8 of the image; (0, 0) means aligned."""
+    r, c = estimate_shift_batch(common.as_luma(image_or_patch)[None], q2, **kw)[0]
+    return int(r), int(c)
+
+
+def nonaligned_batch(gray: np.ndarray, q2: np.ndarray, rc: np.ndarray, nc: int, eps: float = EPS,
+                     tau: float = 0.0, iters: int = ITERS) -> np.ndarray:
+    """NA-DJPG q1 estimates [N, nc] on the grids given by ``rc`` [N, 2] (generator's (r, c))."""
+    q2full = common.q2_vector(q2, 64).astype(np.float64)
+    se = float(np.sqrt(np.mean(q2full ** 2) / 12.0 + 1.0 / 12.0))
+    qmax = jpeg.q_max(nc)
+    out = np.empty((len(gray), nc), dtype=np.int64)
+    for i, (r, c) in enumerate(np.asarray(rc).reshape(-1, 2)):
+        dy, dx = _rc_to_offset(int(r), int(c))
+        cy, cx = (dy + 4) % 8, (dx + 4) % 8
+        if (cy, cx) == (0, 0):  # calibration grid must not be the second compression's grid
+            cx = (dx + 2) % 8
+        g = gray[i:i + 1]
+        y = _grid_dct(g, dy, dx, nc)[0]
+        cal = _grid_dct(g, cy, cx, nc)
+        for k in range(nc):
+            yk = y[:, k]
+            F0 = common.smoothed_cdf(cal[:, :, k], T, float(np.hypot(SIGMA, se)))
+            j = common.grid_index(yk, T)
+            p0 = np.maximum((F0[0, np.minimum(j + 1, F0.shape[1] - 1)] - F0[0, j]) / 0.5, 1e-8)
+            F = common.smoothed_cdf(cal[:, :, k], T, SIGMA)[0]
+            ll = np.full(int(qmax[k]), -np.inf)
+            for q1 in range(1, int(qmax[k]) + 1):
+                M = int(np.ceil(4 * se / q1)) + 1
+                v = np.rint(yk / q1)[:, None] + np.arange(-M, M + 1)[None]
+                w = F[common.grid_index((v + 0.5) * q1, T)] - F[common.grid_index((v - 0.5) * q1, T)]
+                g1 = np.exp(-0.5 * ((yk[:, None] - v * q1) / se) ** 2) / (se * np.sqrt(2 * np.pi))
+                p1 = np.maximum((1 - eps) * (w * g1).sum(axis=1) + eps * p0, 1e-8)
+                ll[q1 - 1] = _em(p1[None], p0[None], iters)[0]
+            best = int(np.argmax(ll))
+            out[i, k] = best + 1
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Public interface
+
+def estimate_batch(patches: np.ndarray, q2: np.ndarray, nc: int = jpeg.NC, aligned: bool | None = True,
+                   chunk: int = CHUNK, **kw) -> np.ndarray:
+    """Q1 estimates [N, nc] (int64, zig-zag, clipped to 1..q_max(nc)[k]) for patches [N,H,W]
+    luma or [N,H,W,3] RGB uint8; ``q2`` the 8x8 natural-order luminance table of the last
+    compression. ``aligned=True`` (default, the paper's aligned tables): A-DJPG model,
+    vectorized over patches. ``aligned=False``: grid shift estimated among the 63 non-zero
+    offsets, then the NA-DJPG model. ``aligned=None``: :func:`estimate_shift_batch` decides,
+    then the matching model. The non-aligned path loops over patches."""
+    gray = common.luma_batch(patches)
+    q2v = common.q2_vector(q2, nc)
+    if aligned:
+        return _aligned_batch(gray, q2v, nc, chunk, **kw)
+    if aligned is None:
+        rc = estimate_shift_batch(gray, q2)
+    else:
+        q2s = common.q2_vector(q2, KSHIFT)
+        s = shift_scores(gray, q2s, KSHIFT).reshape(len(gray), 64)
+        rc = np.array([_offset_to_rc(o // 8, o % 8) for o in np.argmax(s, axis=1)]).reshape(-1, 2)
+    out = np.empty((len(gray), nc), dtype=np.int64)
+    al = (rc == 0).all(axis=1)
+    if al.any():
+        out[al] = _aligned_batch(gray[al], q2v, nc, chunk, **kw)
+    if (~al).any():
+        out[~al] = nonaligned_batch(gray[~al], q2, rc[~al], nc)
+    return out
+
+
+def estimate(image_or_patch: np.ndarray, q2: np.ndarray, nc: int = jpeg.NC, aligned: bool | None = True,
+             **kw) -> np.ndarray:
+    """One image or patch ((H,W) luma or (H,W,3) RGB uint8, converted with
+    :func:`qpaper.jpeg.to_luma`): int64 [nc] Q1 estimates in zig-zag order (see
+    :func:`estimate_batch` for ``aligned``)."""
+    return estimate_batch(common.as_luma(image_or_patch)[None], q2, nc, aligned, **kw)[0]
