@@ -77,7 +77,7 @@ def _em(p1: np.ndarray, p0: np.ndarray, iters: int = ITERS) -> np.ndarray:
     return np.log(alpha * p1 + (1 - alpha) * p0).sum(axis=-1)
 
 
-def _masses(F: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+def _masses(F: np.ndarray, lo: np.ndarray, hi: np.ndarray, T: int = T) -> np.ndarray:
     """P_U([lo, hi)) from exclusive CDFs F [N, G] at half-grid points lo, hi [N, ...]."""
     n = F.shape[0]
     shp = lo.shape
@@ -92,17 +92,20 @@ def aligned_coefficient(xo: np.ndarray, cal: np.ndarray, q2k: int, qmax: int, ep
     the single-compression hypothesis. ``xo`` [N,B] observed indices, ``cal`` [N,B'] calibrated
     coefficients."""
     n = len(xo)
-    F = common.smoothed_cdf(cal, T, sigma)
-    L = int(np.ceil(T / q2k))
+    # grid half-width: every calibrated and observed value plus the kernel and one step of
+    # margin (beyond, all masses are 0, so the result does not depend on the batch)
+    Tk = int(np.ceil(max(np.abs(cal).max(), (np.abs(xo).max() + 1) * q2k) + 3 * sigma + qmax + q2k))
+    F = common.smoothed_cdf(cal, Tk, sigma)
+    L = int(np.ceil(Tk / q2k))
     xs = np.arange(-L, L + 1)
-    psq = _masses(F, np.broadcast_to((xs - 0.5) * q2k, (n, len(xs))), np.broadcast_to((xs + 0.5) * q2k, (n, len(xs))))
+    psq = _masses(F, np.broadcast_to((xs - 0.5) * q2k, (n, len(xs))), np.broadcast_to((xs + 0.5) * q2k, (n, len(xs))), Tk)
     idx = np.clip(xo, -L, L) + L
     p0 = np.maximum(np.take_along_axis(psq, idx, axis=1), 1e-6)
     ll = np.empty((n, qmax))
     for q1 in range(1, qmax + 1):
-        V = int(np.ceil(T / q1)) + 1
+        V = int(np.ceil(Tk / q1)) + 1
         v = np.arange(-V, V + 1)
-        m = _masses(F, np.broadcast_to((v - 0.5) * q1, (n, len(v))), np.broadcast_to((v + 0.5) * q1, (n, len(v))))
+        m = _masses(F, np.broadcast_to((v - 0.5) * q1, (n, len(v))), np.broadcast_to((v + 0.5) * q1, (n, len(v))), Tk)
         x = np.clip(np.rint(v * q1 / q2k).astype(np.int64), -L, L) + L
         flat = (np.arange(n)[:, None] * len(xs) + x[None]).ravel()
         pdq = np.bincount(flat, weights=m.ravel(), minlength=n * len(xs)).reshape(n, len(xs))

@@ -27,8 +27,8 @@ Implementation choices (not fixed by the paper):
 - Candidate range 1..q_max(nc)[k] (the QF 50 table, the CNN's class range), so that the
   estimates fill the same tables as the CNN; the estimate is clipped to that range.
 - Distance: the symmetric chi-square sum_x (h_D(x) - h(x))^2 / (h_D(x) + h(x)) of the
-  normalised histograms over all bins |x| <= L_k with L_k = ceil(1040 / q2_k) (every value a
-  DCT coefficient of an 8-bit block can take); the zero bin is kept (``skip_zero`` drops it).
+  normalised histograms over all bins (computed exactly on a per-patch window, see
+  :func:`coefficient_scores`); the zero bin is kept (``skip_zero`` drops it).
 - Simulation by actual re-quantization of the calibrated samples (not a fitted density), as in
   the paper: on a 64x64 patch this is 49 calibrated blocks against 64 observed ones.
 - Ties between candidates that do not divide q2 go to the smaller step (np.argmin).
@@ -46,27 +46,39 @@ MARGIN = 0.05
 CHUNK = 256
 
 
-def _hist(x: np.ndarray, L: int) -> np.ndarray:
-    h = common.bincount_rows(np.clip(x, -L, L) + L, 2 * L + 1)
+def _hist(x: np.ndarray, lo: np.ndarray, width: int) -> np.ndarray:
+    """Normalised histograms of x [N, ..., S] on the per-patch window lo[N] .. lo + width - 1;
+    values outside are merged into the two end bins."""
+    shp = (len(x),) + (1,) * (x.ndim - 1)
+    h = common.bincount_rows(np.clip(x - lo.reshape(shp), 0, width - 1), width)
     return h / np.maximum(h.sum(axis=-1, keepdims=True), 1.0)
 
 
-def _chi2(a: np.ndarray, b: np.ndarray, skip_zero: bool, L: int) -> np.ndarray:
+def _chi2(a: np.ndarray, b: np.ndarray, zero: np.ndarray | None) -> np.ndarray:
     s = a + b
     d = np.where(s > 0, (a - b) ** 2 / np.where(s > 0, s, 1.0), 0.0)
-    if skip_zero:
-        d[..., L] = 0.0
+    if zero is not None:  # drop the bin of x = 0 (``skip_zero``)
+        ok = (zero >= 0) & (zero < d.shape[-1])
+        idx = np.clip(zero, 0, d.shape[-1] - 1).reshape((len(d),) + (1,) * (d.ndim - 1))
+        np.put_along_axis(d, idx, np.where(ok.reshape(idx.shape), 0.0, np.take_along_axis(d, idx, -1)), -1)
     return d.sum(axis=-1)
 
 
 def coefficient_scores(xo: np.ndarray, cal: np.ndarray, q2k: int, qmax: int, skip_zero: bool = False):
     """Distances of one coefficient for a batch: ``xo`` [N,B] observed indices, ``cal`` [N,B']
-    calibrated coefficients. Returns (d [N, qmax] for candidates 1..qmax, d_single [N])."""
-    L = int(np.ceil(1040.0 / q2k))
-    ho = _hist(xo, L)
-    hs = _hist(common.simulate_double(cal, np.arange(1, qmax + 1), q2k), L)
-    hsq = _hist(np.rint(cal / q2k).astype(np.int64), L)
-    return _chi2(ho[:, None], hs, skip_zero, L), _chi2(ho, hsq, skip_zero, L)
+    calibrated coefficients. Returns (d [N, qmax] for candidates 1..qmax, d_single [N]).
+
+    The histograms are computed on each patch's window [min(xo) - 1, max(xo) + 1]: the observed
+    histogram is zero outside [min, max], and for a zero observed bin the chi-square term is the
+    simulated mass, so merging everything outside into the two end bins gives exactly the
+    chi-square over all bins (and the batch result does not depend on the other patches)."""
+    lo = xo.min(axis=1) - 1
+    width = int((xo.max(axis=1) - lo).max()) + 2
+    ho = _hist(xo, lo, width)
+    hs = _hist(common.simulate_double(cal, np.arange(1, qmax + 1), q2k), lo, width)
+    hsq = _hist(np.rint(cal / q2k).astype(np.int64), lo, width)
+    zero = -lo if skip_zero else None
+    return _chi2(ho[:, None], hs, zero), _chi2(ho, hsq, zero)
 
 
 def decide(d: np.ndarray, d_single: np.ndarray, q2k: int, qmax: int, margin: float = MARGIN) -> np.ndarray:
