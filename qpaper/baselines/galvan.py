@@ -46,11 +46,11 @@ MARGIN = 0.05
 CHUNK = 256
 
 
-def _hist(x: np.ndarray, lo: np.ndarray, width: int) -> np.ndarray:
-    """Normalised histograms of x [N, ..., S] on the per-patch window lo[N] .. lo + width - 1;
-    values outside are merged into the two end bins."""
+def _hist(x: np.ndarray, lo: np.ndarray, hi: np.ndarray, width: int) -> np.ndarray:
+    """Normalised histograms of x [N, ..., S] on the per-patch window lo[N] .. hi[N] (values
+    outside merged into the two end bins), stored in ``width`` >= max(hi - lo + 1) bins."""
     shp = (len(x),) + (1,) * (x.ndim - 1)
-    h = common.bincount_rows(np.clip(x - lo.reshape(shp), 0, width - 1), width)
+    h = common.bincount_rows(np.clip(x, lo.reshape(shp), hi.reshape(shp)) - lo.reshape(shp), width)
     return h / np.maximum(h.sum(axis=-1, keepdims=True), 1.0)
 
 
@@ -72,13 +72,14 @@ def coefficient_scores(xo: np.ndarray, cal: np.ndarray, q2k: int, qmax: int, ski
     histogram is zero outside [min, max], and for a zero observed bin the chi-square term is the
     simulated mass, so merging everything outside into the two end bins gives exactly the
     chi-square over all bins (and the batch result does not depend on the other patches)."""
-    lo = xo.min(axis=1) - 1
-    width = int((xo.max(axis=1) - lo).max()) + 2
-    ho = _hist(xo, lo, width)
-    hs = _hist(common.simulate_double(cal, np.arange(1, qmax + 1), q2k), lo, width)
-    hsq = _hist(np.rint(cal / q2k).astype(np.int64), lo, width)
+    lo, hi = xo.min(axis=1) - 1, xo.max(axis=1) + 1
+    width = int((hi - lo).max()) + 1
+    ho = _hist(xo, lo, hi, width)
+    hs = _hist(common.simulate_double(cal, np.arange(1, qmax + 1), q2k), lo, hi, width)
+    hsq = _hist(np.rint(cal / q2k).astype(np.int64), lo, hi, width)
     zero = -lo if skip_zero else None
-    return _chi2(ho[:, None], hs, zero), _chi2(ho, hsq, zero)
+    # rounded so that float summation order (window width) cannot change a comparison
+    return np.round(_chi2(ho[:, None], hs, zero), 10), np.round(_chi2(ho, hsq, zero), 10)
 
 
 def decide(d: np.ndarray, d_single: np.ndarray, q2k: int, qmax: int, margin: float = MARGIN) -> np.ndarray:
