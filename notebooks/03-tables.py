@@ -25,8 +25,12 @@
 # - Figure 5: aligned, QF1 < QF2 against QF1 >= QF2. When QF1 >= QF2 the first steps are
 #   smaller than the second ones and the second quantization erases much of their trace.
 #
-# The model-based estimators [5] and [7] of the aligned tables join these tables when the
-# baselines land (issue 5); until then the aligned tables compare the two CNNs.
+# The aligned tables and figures add the two model-based estimators the paper compares with:
+# [7] Galvan et al. (2014), which simulates the double quantization of calibrated DCT
+# coefficients for every candidate q1 and keeps the histogram that fits best, and [5] Bianchi
+# and Piva (2012), which fits a mixture of double- and single-quantization models by EM
+# (`qpaper/baselines/`). Both read the luminance DCT histograms of the patch on the known
+# (aligned) grid, with Q2 known from the file.
 
 # %% tags=["parameters"]
 profile = "smoke"
@@ -44,14 +48,18 @@ ex.build_datasets(profile, seed, names=names)
 ex.train_models(profile, seed, names=[f"qf2-{q}-{m}" for q in (90, 80) for m in ("class-Lr", "regression")])
 
 
-def tidies(qf2, dataset):
-    return {rs.method_of(f"qf2-{qf2}-{m}"): rs.evaluation(profile, f"qf2-{qf2}-{m}", dataset)
-            for m in ("class-Lr", "regression")}
+def tidies(qf2, dataset, baselines=False):
+    out = {rs.method_of(f"qf2-{qf2}-{m}"): rs.evaluation(profile, f"qf2-{qf2}-{m}", dataset)
+           for m in ("class-Lr", "regression")}
+    for b in rs.BASELINES if baselines else ():
+        out[rs.method_of(b)] = rs.evaluation(profile, b, dataset)
+    return out
 
 
-def prov(qf2, dataset):
-    return rs.provenance(profile, seed, started, models=[f"qf2-{qf2}-class-Lr", f"qf2-{qf2}-regression"],
-                         datasets=[dataset], channels_note="rgb input (the paper); loss Lr with c=0.8, abs distance")
+def prov(qf2, dataset, baselines=False):
+    return rs.provenance(profile, seed, started, datasets=[dataset],
+                         models=[f"qf2-{qf2}-class-Lr", f"qf2-{qf2}-regression", *(rs.BASELINES if baselines else ())],
+                         variant="rgb input (the paper); loss Lr with c=0.8, abs distance")
 
 
 # %% [markdown]
@@ -69,9 +77,9 @@ table1
 # **Table 2**: aligned double compression.
 
 # %%
-a90 = tidies(90, "qf2-90-test-aligned")
+a90 = tidies(90, "qf2-90-test-aligned", baselines=True)
 table2 = rs.compare_per_qf1(a90)
-rs.save_table(table2, profile, "table2-qf2-90-aligned", prov(90, "qf2-90-test-aligned"))
+rs.save_table(table2, profile, "table2-qf2-90-aligned", prov(90, "qf2-90-test-aligned", True))
 table2
 
 # %% [markdown]
@@ -83,7 +91,7 @@ for fig_no, tid, aligned, what, ds in ((3, t90, False, "non-aligned", "qf2-90-te
                                        (4, a90, True, "aligned", "qf2-90-test-aligned")):
     fig = rs.plot_per_coefficient({m: rs.per_coefficient(t, aligned) for m, t in tid.items()},
                                   f"Figure {fig_no}: QF2 90, {what} ({profile})")
-    rs.save_figure(fig, profile, f"figure{fig_no}-qf2-90-{what}", prov(90, ds))
+    rs.save_figure(fig, profile, f"figure{fig_no}-qf2-90-{what}", prov(90, ds, aligned))
     plt.show()
 
 # %% [markdown]
@@ -94,11 +102,11 @@ fig, axes = plt.subplots(2, 2, figsize=(11, 6), sharex=True)
 for col, (sel, label) in enumerate((("<", "QF1 < QF2"), (">=", "QF1 >= QF2"))):
     rs.plot_per_coefficient({m: rs.per_coefficient(t, True, sel) for m, t in a90.items()},
                             f"Figure 5: QF2 90, aligned, {label} ({profile})", axes=axes[:, col])
-rs.save_figure(fig, profile, "figure5-qf2-90-aligned-qf1-vs-qf2", prov(90, "qf2-90-test-aligned"))
+rs.save_figure(fig, profile, "figure5-qf2-90-aligned-qf1-vs-qf2", prov(90, "qf2-90-test-aligned", True))
 split = [{"subset": label, "method": m, **dict(zip(("AvgAcc", "AvgMSE"), rs.averages(t, True, sel)))}
          for sel, label in (("<", "QF1 < QF2"), (">=", "QF1 >= QF2")) for m, t in a90.items()]
 split = rs.pd.DataFrame(split).round(4)
-rs.save_table(split, profile, "figure5-qf2-90-aligned-qf1-vs-qf2", prov(90, "qf2-90-test-aligned"))
+rs.save_table(split, profile, "figure5-qf2-90-aligned-qf1-vs-qf2", prov(90, "qf2-90-test-aligned", True))
 split
 
 # %% [markdown]
@@ -114,9 +122,9 @@ rs.save_table(table3, profile, "table3-qf2-80", prov(80, "qf2-80-test"))
 table3
 
 # %%
-a80 = tidies(80, "qf2-80-test-aligned")
+a80 = tidies(80, "qf2-80-test-aligned", baselines=True)
 table4 = rs.compare_per_qf1(a80)
-rs.save_table(table4, profile, "table4-qf2-80-aligned", prov(80, "qf2-80-test-aligned"))
+rs.save_table(table4, profile, "table4-qf2-80-aligned", prov(80, "qf2-80-test-aligned", True))
 table4
 
 # %%
@@ -124,7 +132,7 @@ for fig_no, tid, aligned, what, ds in ((6, t80, False, "non-aligned", "qf2-80-te
                                        (7, a80, True, "aligned", "qf2-80-test-aligned")):
     fig = rs.plot_per_coefficient({m: rs.per_coefficient(t, aligned) for m, t in tid.items()},
                                   f"Figure {fig_no}: QF2 80, {what} ({profile})")
-    rs.save_figure(fig, profile, f"figure{fig_no}-qf2-80-{what}", prov(80, ds))
+    rs.save_figure(fig, profile, f"figure{fig_no}-qf2-80-{what}", prov(80, ds, aligned))
     plt.show()
 
 # %% [markdown]
@@ -143,6 +151,6 @@ for table_no, qf2, tid, what in ((1, 90, t90, "random shift (aligned 1/64)"), (2
                      "AvgMSE": round(mse, 4)})
 summary = rs.pd.DataFrame(rows)
 rs.save_table(summary, profile, "tables1-4-summary", rs.provenance(
-    profile, seed, started, models=[f"qf2-{q}-{m}" for q in (90, 80) for m in ("class-Lr", "regression")],
-    datasets=names))
+    profile, seed, started, models=[f"qf2-{q}-{m}" for q in (90, 80) for m in ("class-Lr", "regression")]
+    + list(rs.BASELINES), datasets=names))
 summary

@@ -117,12 +117,19 @@ def cmd_evaluate(a):
     from .provenance import record, write_sidecar
     from .sources import atomic_write_bytes, sha256_file
     t0 = time.time()
-    model = train.load_model(a.model)
-    table, summary, above = evaluate.evaluate(model, a.data, a.batch, progress=not a.quiet)
+    if a.method == "cnn":
+        if not a.model:
+            raise ValueError("--model is required with --method cnn")
+        model, what = train.load_model(a.model), {"model": str(a.model), "model_sha256": sha256_file(a.model)}
+    else:
+        if a.method == "galvan" and a.grid != "aligned":
+            raise ValueError("galvan [7] is an aligned-case method; use --grid aligned")
+        model, what = a.method, {"method": a.method, "grid": a.grid}
+    table, summary, above = evaluate.evaluate(model, a.data, a.batch, progress=not a.quiet,
+                                              aligned=True if a.grid == "aligned" else None)
     atomic_write_bytes(a.out, table.to_csv(index=False).encode())
-    write_sidecar(a.out, record(a.profile or "unknown", a.seed, t0, command="qpaper evaluate", model=str(a.model),
-                                model_sha256=sha256_file(a.model), data=str(a.data), summary=summary,
-                                labels_above_q_max=above))
+    write_sidecar(a.out, record(a.profile or "unknown", a.seed, t0, command="qpaper evaluate", data=str(a.data),
+                                summary=summary, labels_above_q_max=above, **what))
     for name, v in summary.items():
         print(f"{name:>11}: AvgAcc {v['AvgAcc']:.4f}  AvgMSE {v['AvgMSE']:.4f}  ({v['qf1_values']} QF1 values)")
     if above:
@@ -213,7 +220,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_train)
 
     s = sub.add_parser("evaluate", help="accuracy and MSE of a model on a built dataset (Section 5)")
-    s.add_argument("--model", required=True, help=".keras model (loaded with safe_mode=True)")
+    s.add_argument("--model", help=".keras model (loaded with safe_mode=True); with --method cnn")
+    s.add_argument("--method", default="cnn", choices=["cnn", "galvan", "bianchi"],
+                   help="cnn (a trained --model, default), or a model-based method: galvan [7] (aligned), "
+                        "bianchi [5]")
+    s.add_argument("--grid", default="aligned", choices=["aligned", "estimate"],
+                   help="bianchi: assume the aligned grid (default) or estimate the grid shift first")
     s.add_argument("--data", required=True, help="built test dataset")
     s.add_argument("--out", required=True, help="tidy CSV: one row per QF1 x aligned x coefficient")
     s.add_argument("--batch", type=int, default=256)

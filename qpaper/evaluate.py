@@ -80,15 +80,37 @@ def summarize(table: pd.DataFrame) -> dict:
     return out
 
 
-def evaluate(model, data_dir, batch: int = 256, progress: bool = True):
-    """(tidy table, summary, count of true values above q_max) of a model on a built dataset. The
-    truth is the real Q1 (not clipped): a class head cannot reach values above q_max, and that
-    counts as an error."""
+def predict_q1_baseline(method: str, shards: dict, qf2: int, aligned: bool | None = True, batch: int = 512,
+                        progress: bool = True) -> np.ndarray:
+    """Q1 estimates of a model-based method ([5] ``bianchi`` or [7] ``galvan``) for every patch of
+    a dataset, Q2 being the standard table of the dataset's QF2 (known from the file in practice)."""
+    from .baselines import predict_q1_baseline as estimate
+    from .jpeg import standard_table
+    q2 = standard_table(qf2)
+    out = []
+    total = sum(len(a) for a in shards["x"])
+    with tqdm(total=total, unit="patch", desc=f"{method}", disable=not progress) as bar:
+        for x in shards["x"]:
+            for a in range(0, len(x), batch):
+                xb = np.asarray(x[a:a + batch])
+                out.append(estimate(method, xb, q2, NC, aligned=aligned))
+                bar.update(len(xb))
+    return np.concatenate(out) if out else np.zeros((0, NC), np.int64)
+
+
+def evaluate(model, data_dir, batch: int = 256, progress: bool = True, aligned: bool | None = True):
+    """(tidy table, summary, count of true values above q_max) of a model (a Keras model, or the
+    name of a model-based method: ``galvan``, ``bianchi``; ``aligned`` is passed to it) on a
+    built dataset. The truth is the real Q1 (not clipped): a class head cannot reach values
+    above q_max, and that counts as an error."""
     d = djpeg.open_dataset(data_dir, verify=False)
-    q_hat = predict_q1(model, d, batch, progress)
+    m = d["manifest"]
+    if isinstance(model, str):
+        q_hat = predict_q1_baseline(model, d, int(m["spec"]["qf2"]), aligned, progress=progress)
+    else:
+        q_hat = predict_q1(model, d, batch, progress)
     q_true = np.concatenate(d["q1"])[:, :q_hat.shape[1]].astype(np.int64)
     n_clipped = clip_labels(q_true, q_hat.shape[1])[1]
     meta = np.concatenate(d["meta"])
-    m = d["manifest"]
     table = tidy_table(q_true, q_hat, meta, m["qf1"], m["spec"]["qf2"])
     return table, summarize(table), n_clipped

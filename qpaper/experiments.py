@@ -5,7 +5,7 @@ Datasets (under ``data/processed/datasets/<profile>/``):
 
 - ``qf2-90-train``, ``qf2-80-train``: the training sets (random grid shift, aligned 1/64).
 - ``qf2-{90,80}-test`` and ``-aligned``: Tables 1-4 and Figures 3-7.
-- ``qf2-92-test``: the QF2-mismatch test (Section 5.2: a QF2-90 model on QF2 92).
+- ``qf2-92-test`` and ``-aligned``: the QF2-mismatch test (Section 5.2: a QF2-90 model on QF2 92).
 - ``qf2-90-mismatch`` and ``qf2-90-halfres``: dataset and resolution mismatch (Figures 9, 10).
 - ``qf2-90-photoshop`` and ``-aligned``: Photoshop tables as Q1, Pillow 4:4:4 (Figure 11).
 
@@ -37,6 +37,7 @@ def datasets(profile: str, seed: int = 0) -> dict:
         out[f"qf2-{qf2}-test"] = dataset_spec(profile, "test", qf2, seed)
         out[f"qf2-{qf2}-test-aligned"] = dataset_spec(profile, "test", qf2, seed, grid_shift="aligned")
     out["qf2-92-test"] = dataset_spec(profile, "test", 92, seed, qf1=p["qf1"][90])
+    out["qf2-92-test-aligned"] = dataset_spec(profile, "test", 92, seed, qf1=p["qf1"][90], grid_shift="aligned")
     out["qf2-90-mismatch"] = dataset_spec(profile, "mismatch", 90, seed)
     out["qf2-90-halfres"] = dataset_spec(profile, "mismatch", 90, seed, scale=0.5)
     for shift, suffix in (("random", ""), ("aligned", "-aligned")):

@@ -23,13 +23,15 @@ def notebooks() -> list[Path]:
     return sorted(NOTEBOOK_DIR.glob("[0-9][0-9]-*.py"))
 
 
-def run(path: Path, profile: str, seed: int = 0, out_dir: Path | None = None, log=print, **parameters) -> Path:
+def run(path: Path, profile: str, seed: int = 0, out_dir: Path | None = None, log=print, progress: bool = True,
+        **parameters) -> Path:
     """Run one notebook with papermill at ``profile`` and write the executed ``.ipynb``."""
     import jupytext
     import nbformat
     import papermill as pm
 
     from .results import results_dir
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # the kernel inherits it: no TensorFlow start-up lines
     out_dir = Path(out_dir or results_dir(profile) / "notebooks")
     out_dir.mkdir(parents=True, exist_ok=True)
     nb = jupytext.read(path)
@@ -44,7 +46,7 @@ def run(path: Path, profile: str, seed: int = 0, out_dir: Path | None = None, lo
             t0 = time.time()
             log(f"notebook {path.name} ({profile})")
             pm.execute_notebook(str(src), part, parameters={"profile": profile, "seed": seed, **parameters},
-                                kernel_name="python3", cwd=str(ROOT), progress_bar=False, log_output=True)
+                                kernel_name="python3", cwd=str(ROOT), progress_bar=progress)
             os.replace(part, target)
             log(f"notebook {path.name}: {time.time() - t0:.0f} s -> {target}")
         finally:

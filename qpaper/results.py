@@ -36,12 +36,22 @@ PAPER = {
     ("dataset mismatch, QF2 90", "[10]"): (0.523, 0.694, "Section 5.2 (RAISE to Dresden)"),
 }
 
-METHOD = {"class-Lr": "proposed", "regression": "[10]", "class-L": "class head, loss L"}
+METHOD = {"class-Lr": "proposed", "regression": "[10]", "class-L": "class head, loss L",
+          "galvan": "[7]", "bianchi": "[5]"}
+BASELINES = ("galvan", "bianchi")  # the model-based methods of qpaper.baselines (aligned grid)
 
 
 def method_of(model: str) -> str:
-    """'qf2-90-class-Lr' -> 'proposed', 'qf2-90-regression' -> '[10]'."""
-    return METHOD[model.split("-", 2)[2]]
+    """'qf2-90-class-Lr' -> 'proposed', 'qf2-90-regression' -> '[10]', 'galvan' -> '[7]'."""
+    return METHOD[model if model in BASELINES else model.split("-", 2)[2]]
+
+
+def _code_digest() -> str:
+    import hashlib
+    h = hashlib.sha256()
+    for f in sorted((ex.ROOT / "qpaper" / "baselines").glob("*.py")):
+        h.update(f.read_bytes())
+    return h.hexdigest()
 
 
 def results_dir(profile: str) -> Path:
@@ -52,24 +62,32 @@ def results_dir(profile: str) -> Path:
 # Evaluations, cached by (model sha256, dataset content digest)
 
 def evaluation(profile: str, model: str, dataset: str, batch: int = 128, progress: bool = True) -> pd.DataFrame:
-    """The tidy evaluation table (QF1 x aligned x coefficient) of a registered model on a
-    registered dataset of ``profile``; computed once, then read from the cache."""
+    """The tidy evaluation table (QF1 x aligned x coefficient) of a registered model, or of a
+    model-based method (``galvan``, ``bianchi``: aligned grid), on a registered dataset of
+    ``profile``; computed once, then read from the cache."""
     data = ex.datasets_dir(profile) / dataset
-    mpath = ex.model_path(profile, model)
     if not (data / "manifest.json").exists():
         raise FileNotFoundError(f"dataset {data} is not built (python -m qpaper.experiments datasets "
                                 f"--profile {profile})")
-    if not mpath.exists():
-        raise FileNotFoundError(f"model {mpath} is missing (python -m qpaper.experiments models --profile {profile})")
-    key = {"model_sha256": sha256_file(mpath),
-           "data_content_sha256": json.loads((data / "manifest.json").read_text())["content_sha256"]}
+    digest = json.loads((data / "manifest.json").read_text())["content_sha256"]
+    if model in BASELINES:
+        key = {"method": model, "code_sha256": _code_digest(), "data_content_sha256": digest}
+    else:
+        mpath = ex.model_path(profile, model)
+        if not mpath.exists():
+            raise FileNotFoundError(f"model {mpath} is missing (python -m qpaper.experiments models "
+                                    f"--profile {profile})")
+        key = {"model_sha256": sha256_file(mpath), "data_content_sha256": digest}
     cache = DATA_DIR / "processed" / "evaluations" / profile / f"{model}--{dataset}.csv"
     kfile = cache.with_suffix(".json")
     if cache.exists() and kfile.exists() and json.loads(kfile.read_text()) == key:
         return pd.read_csv(cache, dtype={"qf1": str})
-    from .train import load_model
     print(f"evaluating {model} on {dataset}", flush=True)
-    table, _, _ = ev.evaluate(load_model(mpath), data, batch, progress=progress)
+    if model in BASELINES:
+        table, _, _ = ev.evaluate(model, data, progress=progress, aligned=True)
+    else:
+        from .train import load_model
+        table, _, _ = ev.evaluate(load_model(mpath), data, batch, progress=progress)
     cache.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(cache, table.to_csv(index=False).encode())
     atomic_write_bytes(kfile, json.dumps(key).encode())
@@ -155,6 +173,9 @@ def provenance(profile: str, seed: int, started: float, models=(), datasets=(), 
     the content digest of every dataset a result comes from, and the variant they used."""
     m = {}
     for name in models:
+        if name in BASELINES:
+            m[name] = {"method": METHOD[name], "code_sha256": _code_digest(), "grid": "aligned"}
+            continue
         path = ex.model_path(profile, name)
         cfg = json.loads((path.parent / "config.json").read_text())
         m[name] = {"sha256": sha256_file(path), "head": cfg["head"], "loss": cfg["loss"], "c": cfg.get("c"),

@@ -82,3 +82,29 @@ def test_dataset_build_and_info_smoke(tmp_path):
 def test_data_list_skimage():
     r = run("data", "list", "skimage")
     assert r.returncode == 0 and "astronaut" in r.stdout and "grass" not in r.stdout
+
+
+def test_evaluate_a_model_based_method_on_an_aligned_dataset(tmp_path):
+    """``qpaper evaluate --method galvan|bianchi`` fills the same tidy table as a CNN; on aligned
+    QF1 60 -> QF2 90 patches the low frequencies are mostly right, on QF1 95 (> QF2) mostly not."""
+    import json
+
+    import pandas as pd
+
+    from qpaper import djpeg
+    from qpaper.djpeg import DatasetSpec
+    spec = DatasetSpec(source="skimage", split="all", qf2=90, qf1=(60, 95), patches_per_image=6, patches_per_qf1=48,
+                       grid_shift="aligned")
+    djpeg.build(spec, tmp_path / "d", workers=1, progress=False, log=lambda *a: None)
+    for method in ("galvan", "bianchi"):
+        out = tmp_path / f"{method}.csv"
+        r = run("evaluate", "--method", method, "--data", tmp_path / "d", "--out", out, "--quiet")
+        assert r.returncode == 0, r.stderr
+        t = pd.read_csv(out)
+        low = t[t["coefficient"] <= 3].groupby("qf1")["accuracy"].mean()
+        assert low[60] > 0.6 and low[95] < 0.4, (method, low.to_dict())
+        assert json.loads(out.with_name(out.name + ".provenance.json").read_text())["method"] == method
+    r = run("evaluate", "--method", "galvan", "--grid", "estimate", "--data", tmp_path / "d", "--out", tmp_path / "x.csv")
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "x.csv").exists()
+    r = run("evaluate", "--data", tmp_path / "d", "--out", tmp_path / "x.csv")
+    assert r.returncode == 2 and "--model" in r.stderr and not (tmp_path / "x.csv").exists()
