@@ -66,14 +66,24 @@ def main(argv=None) -> int:
     if not todo:
         print("qpaper: error: no notebook matches", file=sys.stderr)
         return 2
+    from .provenance import record, write_sidecar
+    from .results import results_dir
+    from .sources import atomic_write_bytes
+    t_all, rows = time.time(), []
     for k, path in enumerate(todo, 1):
         print(f"[{k}/{len(todo)}]", end=" ", flush=True)
         try:
+            t0 = time.time()
             run(path, a.profile, a.seed, a.out)
+            rows.append(f"{path.stem},{time.time() - t0:.1f}")
         except Exception as e:  # papermill's PapermillExecutionError carries the cell's exception
             what = f"{e.ename}: {e.evalue}" if hasattr(e, "ename") else (str(e).splitlines() or [repr(e)])[0]
             print(f"qpaper: error: notebook {path.name} failed: {what}", file=sys.stderr)
             return 1
+    out = Path(a.out or results_dir(a.profile) / "notebooks") / "timings.csv"
+    atomic_write_bytes(out, ("notebook,seconds\n" + "\n".join(rows) + "\n").encode())
+    write_sidecar(out, record(a.profile, a.seed, t_all, command=f"python -m qpaper.notebooks --profile {a.profile}"))
+    print(f"notebooks: {len(rows)} executed in {time.time() - t_all:.0f} s; timings in {out}")
     return 0
 
 

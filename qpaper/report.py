@@ -86,6 +86,12 @@ def results_markdown(profile: str, root: Path) -> str:
              "The paper's numbers are those its text prints; its Tables 1-4 are images and are not quoted.", "",
              "| experiment | method | AvgAcc (ours) | AvgMSE (ours) | AvgAcc (paper) | AvgMSE (paper) |",
              "|---|---|---|---|---|---|"]
+    timings = root / "results" / profile / "notebooks" / "timings.csv"
+    if timings.exists():
+        t = pd.read_csv(timings)
+        minutes = f"{t['seconds'].sum() / 60:.1f} min"
+        lines[0] += (f" The {len(t)} notebooks (evaluations included) ran in "
+                     f"{_link(minutes, f'results/{profile}/notebooks/timings.csv')}.")
     s = pd.read_csv(tables / "tables1-4-summary.csv")
     for r in s.itertuples():
         src = rel(f"tables1-4-summary.md")

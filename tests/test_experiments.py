@@ -170,6 +170,8 @@ def test_notebooks_run_on_their_smoke_defaults(tmp_path):
         png = res / "figures" / f"{fig}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and Path(str(png) + ".provenance.json").exists()
     assert not list(out.glob(".*"))  # no temporary file left behind
+    timings = pd.read_csv(out / "timings.csv")
+    assert timings["notebook"].tolist() == names and (timings["seconds"] > 0).all()
 
 
 def test_a_failing_notebook_gives_one_line_and_status_1(tmp_path, monkeypatch):
