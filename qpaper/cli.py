@@ -137,6 +137,33 @@ def cmd_evaluate(a):
     print(f"wrote {a.out}")
 
 
+def cmd_estimate(a):
+    import json
+
+    from . import estimate
+    if a.method == "cnn":
+        import_backend_quietly()
+    r = estimate.run(a.file, model=a.model, method=a.method, window=a.window, max_windows=a.max_windows,
+                     max_megapixels=a.max_megapixels or None, seed=a.seed, progress=not a.quiet and not a.json)
+    print(json.dumps(r, indent=1) if a.json else estimate.format_text(r))
+
+
+def cmd_models(a):
+    from . import registry
+    rows = registry.entries()
+    if not rows:
+        print("no registered model (models/*/manifest.json)")
+        return
+    print(f"{'name':22s} {'profile':7s} {'qf2':>3s} {'head':10s} {'loss':5s} {'input':5s} {'AvgAcc':>7s} "
+          f"{'AvgMSE':>7s}  sha256")
+    for e in rows:
+        t1 = e["metrics"].get("table1") or e["metrics"].get("table3") or {}
+        acc = f"{t1['AvgAcc']:.4f}" if t1 else "-"
+        mse = f"{t1['AvgMSE']:.3f}" if t1 else "-"
+        print(f"{e['name']:22s} {e['profile']:7s} {e['qf2']:3d} {e['head']:10s} {e['loss']:5s} {e['channels']:5s} "
+              f"{acc:>7s} {mse:>7s}  {e['sha256'][:16]}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="qpaper", description="Primary quantization matrix estimation of "
                                 "double JPEG images (Tondi et al., EURASIP JIS 2021).")
@@ -233,6 +260,21 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0, help="recorded in the provenance sidecar")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=cmd_evaluate)
+
+    s = sub.add_parser("estimate", help="estimate the first quantization table of a JPEG file")
+    s.add_argument("file")
+    s.add_argument("--json", action="store_true", help="one JSON object instead of text")
+    s.add_argument("--model", help=".keras model (default: the registered model for the file's QF2)")
+    s.add_argument("--method", default="cnn", choices=["cnn", "galvan", "bianchi"])
+    s.add_argument("--window", nargs=2, type=int, metavar=("X", "Y"), help="one 64x64 window at (X, Y)")
+    s.add_argument("--max-windows", type=int, default=512, help="windows pooled (a seeded sample; default 512)")
+    s.add_argument("--max-megapixels", type=float, default=120.0, help="refuse larger images (0: no limit)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.set_defaults(func=cmd_estimate)
+
+    s = sub.add_parser("models", help="list the registered models (models/*/manifest.json)")
+    s.set_defaults(func=cmd_models)
     return p
 
 

@@ -180,19 +180,21 @@ def main(argv=None) -> int:
     s.add_argument("--out", required=True)
     s = sub.add_parser("readme", help="rewrite README's results section from results/PROFILE/tables")
     s.add_argument("--profile", required=True)
-    s = sub.add_parser("models", help="write models/PROFILE/README.md, the model cards")
+    s = sub.add_parser("models", help="write models/PROFILE/README.md (model cards) and manifest.json (registry)")
     s.add_argument("--profile", required=True)
     a = p.parse_args(argv)
     t0 = time.time()
     if a.what == "models":
         from .experiments import ROOT, models_dir
         path = models_dir(a.profile) / "README.md"
+        from .registry import write_manifest
         try:
             atomic_write_bytes(path, model_cards(a.profile, ROOT).encode())
+            manifest = write_manifest(a.profile, ROOT)
         except (ValueError, OSError, KeyError) as e:
             print(f"qpaper.report: error: {e}", file=sys.stderr)
             return 2
-        print(f"wrote {path}")
+        print(f"wrote {path} and {manifest}")
         return 0
     if a.what == "readme":
         from .experiments import ROOT

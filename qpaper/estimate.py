@@ -1,0 +1,252 @@
+"""``qpaper estimate IMG``: the paper's estimator on a real file (Section 5.3 applies it to
+sliding windows; here the windows of the whole image are pooled into one estimate).
+
+The file's Q2 is read from its markers; a registered model trained for the nearest QF2 is
+chosen (Section 5.2: a QF2 off by 2 costs little) unless ``--model`` names one. The image is
+cut into 64x64 windows on the 8x8 grid of its last compression (as the training patches are);
+the class head's per-coefficient probabilities are averaged over the windows (at most
+``max_windows``, a seeded sample, evaluated in batches so memory stays bounded), and each
+coefficient's estimate is the argmax + 1 with the averaged probability as its confidence.
+For the model-based methods ([7] galvan, [5] bianchi) each window votes and the confidence is
+the share of windows that agree.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+import numpy as np
+
+from . import jpeg
+from .jpeg import NC, blocks, q_max
+
+PATCH = 64
+
+
+class InputError(ValueError):
+    """The file cannot be estimated; one line for the user."""
+
+
+@contextlib.contextmanager
+def quiet_stderr():
+    """libjpeg prints warnings (e.g. 'Premature end of JPEG file') on fd 2; the CLI owes the user
+    one line, so they are hidden while decoding."""
+    try:
+        fd = os.dup(2)
+    except OSError:
+        yield
+        return
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 2)
+    try:
+        yield
+    finally:
+        os.dup2(fd, 2)
+        os.close(fd)
+        os.close(null)
+
+
+def read_jpeg(path, max_megapixels: float | None = 120.0) -> dict:
+    """Check a file and decode it: {"rgb", "q2" (8x8 natural), "progressive", "size"}. Raises
+    :class:`InputError` for a missing path, a non-JPEG, an empty, truncated or corrupt JPEG, a
+    grayscale or CMYK JPEG, an image smaller than 64x64, or one above ``max_megapixels``."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{p}: no such file")
+    if not p.is_file():
+        raise InputError(f"{p}: not a file")
+    data = p.read_bytes()
+    if not data:
+        raise InputError(f"{p}: empty file")
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        raise InputError(f"{p}: a PNG image, not a JPEG (nothing to estimate: PNG has no quantization)")
+    if data[:2] != b"\xff\xd8":
+        raise InputError(f"{p}: not a JPEG file")
+    try:
+        info = jpeg.read_qtables(data)
+        q2 = jpeg.luminance_table(data)
+    except jpeg.JpegError as e:
+        raise InputError(f"{p}: {e}") from None
+    n = len(info["components"])
+    if n == 1:
+        raise InputError(f"{p}: grayscale JPEG; the estimators were trained on colour (3-component) JPEGs")
+    if n == 4:
+        raise InputError(f"{p}: CMYK JPEG (4 components); only YCbCr colour JPEGs are supported")
+    if n != 3:
+        raise InputError(f"{p}: JPEG with {n} components; only 3-component colour JPEGs are supported")
+    if b"\xff\xd9" not in data[-65536:]:
+        raise InputError(f"{p}: truncated JPEG (no end-of-image marker)")
+    h, w = _size(data)
+    if h < PATCH or w < PATCH:
+        raise InputError(f"{p}: image {w}x{h} is smaller than the {PATCH}x{PATCH} window")
+    if max_megapixels and h * w > max_megapixels * 1e6:
+        raise InputError(f"{p}: {w}x{h} is {h * w / 1e6:.0f} megapixels, above the limit of {max_megapixels:g} "
+                         "(raise it with --max-megapixels)")
+    with quiet_stderr():
+        buf = np.frombuffer(data, dtype=np.uint8)
+        import cv2
+        arr = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    if arr is None or arr.shape[:2] != (h, w):
+        raise InputError(f"{p}: corrupt JPEG (cannot decode)")
+    import cv2
+    return {"rgb": cv2.cvtColor(arr, cv2.COLOR_BGR2RGB), "q2": q2, "progressive": info["progressive"],
+            "size": (h, w)}
+
+
+def _size(data: bytes) -> tuple[int, int]:
+    """(height, width) from the SOF marker."""
+    pos = 2
+    while pos + 4 <= len(data):
+        if data[pos] != 0xFF:
+            break
+        marker = data[pos + 1]
+        if marker == 0xFF:
+            pos += 1
+            continue
+        length = int.from_bytes(data[pos + 2:pos + 4], "big")
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            seg = data[pos + 4:pos + 2 + length]
+            if len(seg) >= 5:
+                return int.from_bytes(seg[1:3], "big"), int.from_bytes(seg[3:5], "big")
+        pos += 2 + length
+    raise InputError("corrupt JPEG: no frame header")
+
+
+def window_origins(size, max_windows: int = 512, seed: int = 0) -> np.ndarray:
+    """Top-left corners (y, x) of the non-overlapping 64x64 windows on the image's 8x8 grid; a
+    seeded sample of ``max_windows`` of them when there are more."""
+    h, w = size
+    ys, xs = np.arange(0, h - PATCH + 1, PATCH), np.arange(0, w - PATCH + 1, PATCH)
+    o = np.stack(np.meshgrid(ys, xs, indexing="ij"), -1).reshape(-1, 2)
+    if max_windows and len(o) > max_windows:
+        o = o[np.sort(np.random.default_rng(seed).choice(len(o), max_windows, replace=False))]
+    return o
+
+
+def _batches(rgb, origins, batch=64):
+    for a in range(0, len(origins), batch):
+        yield np.stack([rgb[y:y + PATCH, x:x + PATCH] for y, x in origins[a:a + batch]])
+
+
+def estimate_cnn(model, rgb, origins, nc: int = NC, progress=None):
+    """(q1 [nc], confidence [nc]) from a Keras model over the windows at ``origins``."""
+    from .evaluate import head_of
+    head = head_of(model)
+    total, n = None, 0
+    for xb in _batches(rgb, origins):
+        pred = np.asarray(model.predict_on_batch(xb.astype("float32")), dtype=np.float64)
+        total = pred.sum(0) if total is None else total + pred.sum(0)
+        n += len(xb)
+        if progress:
+            progress(len(xb))
+    mean = total / n
+    if head == "class":
+        q1 = np.array([mean[a:b].argmax() + 1 for a, b in blocks(q_max(nc))])
+        conf = np.array([mean[a:b].max() for a, b in blocks(q_max(nc))])
+        return q1.astype(np.int64), conf
+    q1 = np.clip(np.rint(mean), 1, q_max(nc)).astype(np.int64)
+    return q1, np.full(nc, np.nan)  # the regression head gives no confidence
+
+
+def estimate_baseline(method, rgb, origins, q2, nc: int = NC, progress=None):
+    """(q1, share of windows that agree) from a model-based method, one vote per window."""
+    from .baselines import predict_q1_baseline
+    votes = []
+    for xb in _batches(rgb, origins, 256):
+        votes.append(predict_q1_baseline(method, xb, q2, nc, aligned=True))
+        if progress:
+            progress(len(xb))
+    v = np.concatenate(votes)
+    q1 = np.array([np.bincount(v[:, k]).argmax() for k in range(nc)], dtype=np.int64)
+    return q1, (v == q1).mean(0)
+
+
+def nearest_tables(q1, nc: int = NC) -> dict:
+    """Nearest standard QF and Photoshop quality to an estimate of the first nc zig-zag values
+    (mean absolute difference over those values)."""
+    q1 = np.asarray(q1, dtype=np.float64)
+    d = {qf: float(np.abs(jpeg.zigzag(jpeg.standard_table(qf))[:nc] - q1).mean()) for qf in range(1, 101)}
+    qf = min(d, key=lambda k: (d[k], -k))
+    ps = {q: float(np.abs(jpeg.zigzag(t)[:nc] - q1).mean()) for q, t in jpeg.PHOTOSHOP_LUMINANCE.items()}
+    q = min(ps, key=ps.get)
+    return {"qf": qf, "qf_distance": round(d[qf], 3), "photoshop": q, "photoshop_distance": round(ps[q], 3)}
+
+
+def verdict(q1, q2, nc: int = NC) -> str:
+    """Footnote 3 of the paper: on a single-compressed image the network answers close to QF 100
+    (all steps 1); an estimate equal to Q2 carries no evidence of another first compression."""
+    q1 = np.asarray(q1)
+    z2 = jpeg.zigzag(q2)[:nc]
+    if np.abs(q1 - 1).mean() <= 0.5:
+        return "looks single-compressed (the estimate is close to QF 100, the paper's footnote 3)"
+    if np.array_equal(q1, z2):
+        return "no evidence of a different first compression (the estimate equals Q2)"
+    return "double-compressed: the first compression differs from the last"
+
+
+def run(path, model: str | None = None, method: str = "cnn", window=None, max_windows: int = 512,
+        max_megapixels: float | None = 120.0, seed: int = 0, nc: int = NC, progress: bool = True) -> dict:
+    """Everything ``qpaper estimate`` prints, as a dict."""
+    from tqdm import tqdm
+    img = read_jpeg(path, max_megapixels)
+    q2 = img["q2"]
+    qf2, qf2_dist = jpeg.nearest_standard_qf(q2)
+    warnings = []
+    if qf2_dist > 0:
+        warnings.append(f"Q2 is not a standard IJG table (nearest QF {qf2}, mean |difference| {qf2_dist:.2f})")
+    if window is not None:
+        x, y = window
+        h, w = img["size"]
+        if not (0 <= x <= w - PATCH and 0 <= y <= h - PATCH):
+            raise InputError(f"window at x={x} y={y} does not fit a {w}x{h} image")
+        if x % 8 or y % 8:
+            warnings.append("the window is not on the file's 8x8 grid: the estimators expect x and y multiples of 8")
+        origins = np.array([[y, x]])
+    else:
+        origins = window_origins(img["size"], max_windows, seed)
+    out = {"file": str(path), "size": list(img["size"]), "progressive": img["progressive"],
+           "q2": jpeg.zigzag(q2)[:nc].tolist(), "qf2": qf2, "qf2_distance": round(qf2_dist, 3), "method": method,
+           "windows": int(len(origins))}
+    bar = tqdm(total=len(origins), unit="window", desc="estimating", disable=not progress or len(origins) < 64)
+    if method == "cnn":
+        from . import registry
+        if model:
+            m, out["model"] = registry.load(model), str(model)
+        else:
+            entry, gap = registry.choose(qf2)
+            m, out["model"], out["model_qf2"] = registry.load(entry), f"{entry['profile']}/{entry['name']}", entry["qf2"]
+            if gap > 2:
+                warnings.append(f"no model for QF2 {qf2}: using the QF2-{entry['qf2']} model (gap {gap}; the paper "
+                                "finds a gap of 2 costs little, larger ones more)")
+        q1, conf = estimate_cnn(m, img["rgb"], origins, nc, bar.update)
+    elif method in ("galvan", "bianchi"):
+        q1, conf = estimate_baseline(method, img["rgb"], origins, q2, nc, bar.update)
+    else:
+        raise InputError(f"unknown method {method!r} (cnn, galvan, bianchi)")
+    bar.close()
+    if img["progressive"]:
+        warnings.append("progressive JPEG: decoded and estimated like a baseline one (training used baseline files)")
+    out.update(q1=q1.tolist(), confidence=[None if np.isnan(c) else round(float(c), 3) for c in conf],
+               nearest=nearest_tables(q1, nc), verdict=verdict(q1, q2, nc), warnings=warnings)
+    return out
+
+
+def format_text(r: dict) -> str:
+    h, w = r["size"]
+    lines = [f"file: {r['file']} ({w}x{h}, {'progressive' if r['progressive'] else 'baseline'})",
+             f"Q2 (zig-zag 1..{len(r['q2'])}): {' '.join(map(str, r['q2']))}  -> nearest standard QF {r['qf2']} "
+             f"(mean |difference| {r['qf2_distance']:.2f})",
+             f"method: {r['method']}" + (f", model {r['model']}" if r.get("model") else "")
+             + (f" (trained for QF2 {r['model_qf2']})" if r.get("model_qf2") else ""),
+             f"windows: {r['windows']} of 64x64 on the file's 8x8 grid",
+             "estimated Q1 (zig-zag), with confidence:", "    k   q1  confidence"]
+    for k, (q, c) in enumerate(zip(r["q1"], r["confidence"]), 1):
+        lines.append(f"  {k:3d}  {q:3d}  {'-' if c is None else f'{c:.3f}'}")
+    n = r["nearest"]
+    lines += [f"nearest standard QF1: {n['qf']} (mean |difference| {n['qf_distance']:.2f} over {len(r['q1'])} values)",
+              f"nearest Photoshop quality: {n['photoshop']} (mean |difference| {n['photoshop_distance']:.2f})",
+              f"verdict: {r['verdict']}"]
+    lines += [f"warning: {w}" for w in r["warnings"]]
+    return "\n".join(lines)

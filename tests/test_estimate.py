@@ -1,0 +1,172 @@
+"""``qpaper estimate`` and ``qpaper models`` on real files: the estimate on a double JPEG made
+outside the dataset code, the model registry's checks, and one line + status 2 for bad input."""
+import io
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from qpaper import cli, jpeg
+
+pytest.importorskip("keras")
+
+
+@pytest.fixture(scope="module")
+def photo():
+    from qpaper.sources import read_image, skimage_dir
+    return read_image(skimage_dir() / "coffee.png")
+
+
+@pytest.fixture(scope="module")
+def double_jpeg(tmp_path_factory, photo):
+    """First compression with Pillow at QF1 70, second with OpenCV at QF2 90."""
+    b = io.BytesIO()
+    Image.fromarray(photo).save(b, "JPEG", quality=70)
+    path = tmp_path_factory.mktemp("img") / "double.jpg"
+    path.write_bytes(jpeg.encode_opencv(jpeg.decode(b.getvalue()), 90))
+    return path
+
+
+@pytest.fixture(scope="module")
+def registry_dir(tmp_path_factory):
+    """A registry with one tiny (untrained) QF2-90 class model, the way report.models writes it."""
+    import keras
+
+    from qpaper import model
+    from qpaper.sources import sha256_file
+    from qpaper.train import save_model
+    root = tmp_path_factory.mktemp("models")
+    run = root / "mini" / "qf2-90-class-Lr"
+    run.mkdir(parents=True)
+    keras.utils.set_random_seed(0)
+    save_model(model.build_model("class", depth=7, growth=4), run / "model.keras")
+    entry = {"name": "qf2-90-class-Lr", "path": "qf2-90-class-Lr/model.keras", "profile": "mini", "qf2": 90,
+             "head": "class", "loss": "Lr", "channels": "rgb", "depth": 7, "metrics": {},
+             "sha256": sha256_file(run / "model.keras")}
+    (root / "mini" / "manifest.json").write_text(json.dumps({"models": [entry]}))
+    return root
+
+
+def estimate(capfd, *args):
+    status = cli.main(["estimate", *map(str, args), "--quiet"])
+    out, err = capfd.readouterr()
+    return status, out, err
+
+
+def test_the_model_based_estimate_of_a_pillow_then_opencv_double_jpeg(capfd, double_jpeg):
+    status, out, err = estimate(capfd, double_jpeg, "--method", "galvan", "--json")
+    assert status == 0, err
+    r = json.loads(out)
+    assert r["qf2"] == 90 and r["qf2_distance"] == 0 and r["windows"] == 54
+    assert r["nearest"]["qf"] == 70 and r["q1"][:6] == jpeg.zigzag(jpeg.standard_table(70))[:6].tolist()
+    assert r["verdict"].startswith("double-compressed")
+
+
+def test_the_cnn_uses_the_registered_model_for_the_nearest_qf2(capfd, double_jpeg, registry_dir, monkeypatch,
+                                                                 tmp_path, photo):
+    monkeypatch.setenv("QPAPER_MODELS", str(registry_dir))
+    status, out, err = estimate(capfd, double_jpeg, "--json")
+    assert status == 0, err
+    r = json.loads(out)
+    assert r["model"] == "mini/qf2-90-class-Lr" and len(r["q1"]) == 15
+    assert all(1 <= q <= m for q, m in zip(r["q1"], jpeg.q_max(15)))
+    assert all(0 < c <= 1 for c in r["confidence"]) and r["warnings"] == []
+    # one window; text output
+    status, out, err = estimate(capfd, double_jpeg, "--window", 64, 128)
+    assert status == 0 and "windows: 1 of 64x64" in out and "nearest standard QF1" in out
+    # a QF2 far from every registered model: used, with a warning
+    far = tmp_path / "q70.jpg"
+    far.write_bytes(jpeg.encode_opencv(photo, 70))
+    status, out, err = estimate(capfd, far, "--json")
+    assert status == 0 and any("gap 20" in w for w in json.loads(out)["warnings"])
+    # the registry lists it
+    assert cli.main(["models"]) == 0
+    assert "qf2-90-class-Lr" in capfd.readouterr().out
+
+
+def test_a_model_that_does_not_match_its_manifest_is_refused(capfd, double_jpeg, registry_dir, monkeypatch,
+                                                             tmp_path):
+    import shutil
+    alt = tmp_path / "models"
+    shutil.copytree(registry_dir, alt)
+    f = alt / "mini" / "qf2-90-class-Lr" / "model.keras"
+    f.write_bytes(f.read_bytes() + b"x")
+    monkeypatch.setenv("QPAPER_MODELS", str(alt))
+    status, out, err = estimate(capfd, double_jpeg)
+    assert status == 2 and "sha256" in err and len(err.strip().splitlines()) == 1 and out == ""
+
+
+def _jpeg_bytes(img, **kw):
+    b = io.BytesIO()
+    Image.fromarray(img).save(b, "JPEG", **kw)
+    return b.getvalue()
+
+
+@pytest.mark.parametrize("case", ["missing", "directory", "empty", "text", "png", "truncated", "corrupt",
+                                  "grayscale", "cmyk", "tiny", "too-large", "bad-window"])
+def test_bad_input_gives_one_line_and_status_2(case, capfd, tmp_path, photo):
+    p = tmp_path / "in.jpg"
+    args = ["--method", "galvan"]
+    good = _jpeg_bytes(photo, quality=90)
+    if case == "directory":
+        p = tmp_path
+    elif case == "empty":
+        p.write_bytes(b"")
+    elif case == "text":
+        p.write_text("hello, not an image\n")
+    elif case == "png":
+        b = io.BytesIO()
+        Image.fromarray(photo).save(b, "PNG")
+        p.write_bytes(b.getvalue())
+    elif case == "truncated":
+        p.write_bytes(good[:len(good) // 2])
+    elif case == "corrupt":
+        p.write_bytes(good[:200] + bytes(np.random.default_rng(0).integers(0, 256, 500, dtype=np.uint8)))
+    elif case == "grayscale":
+        p.write_bytes(_jpeg_bytes(photo[..., 0], quality=90))
+    elif case == "cmyk":
+        b = io.BytesIO()
+        Image.fromarray(photo).convert("CMYK").save(b, "JPEG", quality=90)
+        p.write_bytes(b.getvalue())
+    elif case == "tiny":
+        p.write_bytes(_jpeg_bytes(photo[:40, :100], quality=90))
+    elif case == "too-large":
+        p.write_bytes(good)
+        args += ["--max-megapixels", "0.1"]
+    elif case == "bad-window":
+        p.write_bytes(good)
+        args += ["--window", "590", "0"]
+    before = set(tmp_path.iterdir())
+    status, out, err = estimate(capfd, p, *args)
+    assert status == 2, (case, out, err)
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("qpaper: error:") and "Traceback" not in err, (case, err)
+    assert out == "" and set(tmp_path.iterdir()) == before
+
+
+@pytest.mark.parametrize("case", ["missing-model", "corrupt-model"])
+def test_a_missing_or_corrupt_model_file(case, capfd, tmp_path, double_jpeg):
+    m = tmp_path / "m.keras"
+    if case == "corrupt-model":
+        m.write_bytes(b"PK\x03\x04 not really a keras zip")
+    status, out, err = estimate(capfd, double_jpeg, "--model", m)
+    assert status == 2 and len(err.strip().splitlines()) == 1 and str(m) in err and out == ""
+
+
+def test_a_progressive_jpeg_is_estimated_and_says_so(capfd, tmp_path, photo):
+    p = tmp_path / "prog.jpg"
+    p.write_bytes(_jpeg_bytes(jpeg.decode(_jpeg_bytes(photo, quality=70)), quality=90, progressive=True))
+    status, out, err = estimate(capfd, p, "--method", "galvan", "--json")
+    assert status == 0, err
+    r = json.loads(out)
+    assert r["progressive"] and any("progressive" in w for w in r["warnings"])
+
+
+def test_large_images_are_sampled_in_bounded_batches():
+    from qpaper.estimate import window_origins
+    o = window_origins((10000, 10000), max_windows=512, seed=1)
+    assert len(o) == 512 and len({tuple(v) for v in o}) == 512
+    assert (o % 64 == 0).all() and (o <= 10000 - 64).all()
+    assert np.array_equal(o, window_origins((10000, 10000), max_windows=512, seed=1))
+    assert len(window_origins((200, 300), max_windows=512)) == 3 * 4
