@@ -40,6 +40,7 @@ notebooks: models  ## execute every notebook on PROFILE into results/PROFILE/not
 
 reproduce: notebooks  ## data, datasets, models, every notebook and README's results, on PROFILE (default mini)
 	$(BIN)/python -m qpaper.report models --profile $(PROFILE)
+	$(BIN)/python -m qpaper.report example --profile $(PROFILE)
 	$(if $(filter mini,$(PROFILE)),$(BIN)/python -m qpaper.report readme --profile $(PROFILE))
 	@echo "reproduce: results of profile $(PROFILE) are in $(RESULTS)/ (tables, figures, executed notebooks)."
 

@@ -109,14 +109,59 @@ def results_markdown(profile: str, root: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+EX_BEGIN, EX_END = "<!-- estimate:begin (python -m qpaper.report example) -->", "<!-- estimate:end -->"
+
+
+def _replace_block(text: str, begin: str, end: str, body: str) -> str:
+    if begin not in text or end not in text:
+        raise ValueError(f"README.md lacks the markers {begin} ... {end}")
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    return head + begin + "\n" + body + end + tail
+
+
 def update_readme(profile: str, root: Path) -> None:
     readme = root / "README.md"
-    text = readme.read_text()
-    if BEGIN not in text or END not in text:
-        raise ValueError(f"README.md lacks the markers {BEGIN} ... {END}")
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    atomic_write_bytes(readme, (head + BEGIN + "\n" + results_markdown(profile, root) + END + tail).encode())
+    text = _replace_block(readme.read_text(), BEGIN, END, results_markdown(profile, root))
+    example = root / "results" / profile / "estimate-example.txt"
+    if EX_BEGIN in text and example.exists():
+        body = (f"Made by `python -m qpaper.report example --profile {profile}` "
+                f"([transcript]({example.relative_to(root)}), with provenance):\n\n```console\n"
+                + example.read_text() + "```\n")
+        text = _replace_block(text, EX_BEGIN, EX_END, body)
+    atomic_write_bytes(readme, text.encode())
+
+
+def estimate_example(profile: str, root: Path, seed: int = 0) -> Path:
+    """A double JPEG made outside the dataset code (coffee.png: Pillow at QF1 70, then OpenCV at
+    QF2 90), estimated by the registered CNN and by [7]; the transcript for the README."""
+    import io
+    import shlex
+
+    from PIL import Image
+
+    from . import estimate, jpeg
+    from .sources import read_image, skimage_dir
+    t0 = time.time()
+    b = io.BytesIO()
+    Image.fromarray(read_image(skimage_dir() / "coffee.png")).save(b, "JPEG", quality=70)
+    img = DATA_DIR / "processed" / "examples" / "coffee-pillow70-opencv90.jpg"
+    img.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(img, jpeg.encode_opencv(jpeg.decode(b.getvalue()), 90))
+    shown = "coffee-pillow70-opencv90.jpg"
+    parts, runs = [], {}
+    for method in ("cnn", "galvan"):
+        r = estimate.run(img, method=method, seed=seed, progress=False)
+        r["file"] = shown
+        runs[method] = r
+        args = "" if method == "cnn" else f" --method {method}"
+        parts.append(f"$ qpaper estimate {shlex.quote(shown)}{args}\n{estimate.format_text(r)}\n")
+    out = root / "results" / profile / "estimate-example.txt"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(out, "\n".join(parts).encode())
+    write_sidecar(out, record(profile, seed, t0, command=f"python -m qpaper.report example --profile {profile}",
+                              image="skimage coffee.png, Pillow QF 70 then OpenCV QF 90 (4:2:0)", results=runs))
+    return out
 
 
 def model_cards(profile: str, root: Path) -> str:
@@ -180,10 +225,23 @@ def main(argv=None) -> int:
     s.add_argument("--out", required=True)
     s = sub.add_parser("readme", help="rewrite README's results section from results/PROFILE/tables")
     s.add_argument("--profile", required=True)
+    s = sub.add_parser("example", help="results/PROFILE/estimate-example.txt: qpaper estimate on a double JPEG")
+    s.add_argument("--profile", required=True)
     s = sub.add_parser("models", help="write models/PROFILE/README.md (model cards) and manifest.json (registry)")
     s.add_argument("--profile", required=True)
     a = p.parse_args(argv)
     t0 = time.time()
+    if a.what == "example":
+        from .cli import import_backend_quietly
+        from .experiments import ROOT
+        import_backend_quietly()
+        try:
+            out = estimate_example(a.profile, ROOT)
+        except (ValueError, OSError) as e:
+            print(f"qpaper.report: error: {e}", file=sys.stderr)
+            return 2
+        print(f"wrote {out}")
+        return 0
     if a.what == "models":
         from .experiments import ROOT, models_dir
         path = models_dir(a.profile) / "README.md"
