@@ -170,3 +170,18 @@ def test_large_images_are_sampled_in_bounded_batches():
     assert (o % 64 == 0).all() and (o <= 10000 - 64).all()
     assert np.array_equal(o, window_origins((10000, 10000), max_windows=512, seed=1))
     assert len(window_origins((200, 300), max_windows=512)) == 3 * 4
+
+
+def test_the_readme_example_transcript(registry_dir, monkeypatch, tmp_path):
+    from qpaper import report
+    monkeypatch.setenv("QPAPER_MODELS", str(registry_dir))
+    monkeypatch.setattr(report, "DATA_DIR", tmp_path / "data")
+    out = report.estimate_example("mini", tmp_path)
+    text = out.read_text()
+    assert text.count("$ qpaper estimate coffee-pillow70-opencv90.jpg") == 2 and "--method galvan" in text
+    assert "nearest standard QF1: 70 (mean |difference| 0.00" in text  # [7] on an aligned 70 -> 90 file
+    prov = json.loads(out.with_name(out.name + ".provenance.json").read_text())
+    assert prov["results"]["galvan"]["nearest"]["qf"] == 70
+    (tmp_path / "README.md").write_text(f"a\n{report.BEGIN}\n{report.END}\n{report.EX_BEGIN}\nold\n{report.EX_END}\nb\n")
+    text = report._replace_block((tmp_path / "README.md").read_text(), report.EX_BEGIN, report.EX_END, "new\n")
+    assert "old" not in text and "new" in text and text.endswith("b\n")
