@@ -148,6 +148,51 @@ def cmd_estimate(a):
     print(json.dumps(r, indent=1) if a.json else estimate.format_text(r))
 
 
+def cmd_localize(a):
+    import json
+
+    import numpy as np
+
+    from . import estimate, jpeg, localize, registry
+    from .sources import atomic_write_bytes
+    import_backend_quietly()
+    img = estimate.read_jpeg(a.file, a.max_megapixels or None)
+    if a.stride < 1:
+        raise ValueError("--stride must be at least 1")
+    if a.model:
+        model, name = registry.load(a.model), str(a.model)
+    else:
+        qf2, _ = jpeg.nearest_standard_qf(img["q2"])
+        entry, _ = registry.choose(qf2)
+        model, name = registry.load(entry), f"{entry['profile']}/{entry['name']}"
+    bad = [k for k in a.coefficients if not 1 <= k <= 15]
+    if bad:
+        raise ValueError(f"--coefficients must be in 1..15, got {bad}")
+    qm, conf = localize.qmap(model, img["rgb"], a.stride, progress=not a.quiet)
+    res = localize.cluster(qm, seed=a.seed)
+    from pathlib import Path
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    import io
+    buf = io.BytesIO()
+    np.save(buf, qm, allow_pickle=False)
+    atomic_write_bytes(out / "qm.npy", buf.getvalue())
+    size = img["size"]
+    for k in a.coefficients:
+        atomic_write_bytes(out / f"map-k{k:02d}.png", localize.colour_png(localize.to_pixels(qm[..., k - 1], size,
+                                                                                            a.stride)))
+    atomic_write_bytes(out / "mask.png", localize.colour_png(localize.to_pixels(res["labels"], size, a.stride),
+                                                             cmap="tab10", vmin=0, vmax=9))
+    summary = {"file": str(a.file), "model": name, "stride": a.stride, "map_shape": list(qm.shape),
+               "clusters": res["k"], "silhouette": res["silhouette"],
+               "tampered_share": round(float(res["mask"].mean()), 4),
+               "note": "QM(i, j, :) is the window with top-left corner (i*stride, j*stride)"}
+    atomic_write_bytes(out / "summary.json", json.dumps(summary, indent=1).encode())
+    print(f"map {qm.shape[0]}x{qm.shape[1]} windows at stride {a.stride}; {res['k']} cluster(s), "
+          f"{summary['tampered_share']:.1%} of positions outside the background; wrote {out}/qm.npy, "
+          f"map-k*.png, mask.png, summary.json")
+
+
 def cmd_models(a):
     from . import registry
     rows = registry.entries()
@@ -272,6 +317,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_estimate)
+
+    s = sub.add_parser("localize", help="maps of estimated Q1 coefficients on sliding windows (Section 5.3)")
+    s.add_argument("file")
+    s.add_argument("--stride", type=int, default=8, help="window stride in pixels (the paper: 1; default 8)")
+    s.add_argument("--out", required=True, help="folder for qm.npy, map-kNN.png, mask.png, summary.json")
+    s.add_argument("--model", help=".keras model (default: the registered model for the file's QF2)")
+    s.add_argument("--coefficients", type=int, nargs="+", default=[1, 6, 14], help="maps to draw (1..15)")
+    s.add_argument("--max-megapixels", type=float, default=120.0)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--quiet", action="store_true")
+    s.set_defaults(func=cmd_localize)
 
     s = sub.add_parser("models", help="list the registered models (models/*/manifest.json)")
     s.set_defaults(func=cmd_models)

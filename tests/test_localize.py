@@ -1,0 +1,130 @@
+"""Localization (Section 5.3): splices, window maps, clustering and scores."""
+import numpy as np
+import pytest
+
+from qpaper import jpeg, localize
+
+
+def test_splices_are_deterministic_non_aligned_and_labelled(astronaut, coffee):
+    bg = np.ascontiguousarray(astronaut[:384, :384])
+    donors = [np.ascontiguousarray(coffee[:384, :384]), np.ascontiguousarray(astronaut[100:484, 100:484])]
+    a = localize.make_splice(bg, donors, 75, [95, 85], qf2=90, seed=3)
+    b = localize.make_splice(bg, donors, 75, [95, 85], qf2=90, seed=3)
+    assert a.jpeg == b.jpeg and np.array_equal(a.mask, b.mask)
+    assert a.shift != (0, 0) and a.mask.shape == jpeg.decode(a.jpeg).shape[:2]
+    assert set(np.unique(a.mask)) == {0, 1, 2} and 0.05 < (a.mask > 0).mean() < 0.3
+    assert np.array_equal(jpeg.luminance_table(a.jpeg), jpeg.standard_table(90))
+    c = localize.make_splice(bg, donors, 75, [95, 85], qf2=90, seed=4)
+    assert not np.array_equal(a.mask, c.mask)
+    single = localize.make_splice(bg, donors[:1], 75, [None], qf2=90, seed=3)
+    assert single.qf1 == [75, None]
+
+
+def test_clustering_finds_planted_regions_and_their_donors():
+    rng = np.random.default_rng(0)
+    qm = np.tile(jpeg.zigzag(jpeg.standard_table(75))[:15], (40, 50, 1)).astype(np.int16)
+    truth = np.zeros((40, 50), int)
+    truth[5:15, 5:20], truth[25:35, 30:45] = 1, 2
+    qm[truth == 1] = jpeg.zigzag(jpeg.standard_table(95))[:15]
+    qm[truth == 2] = jpeg.zigzag(jpeg.standard_table(85))[:15]
+    noise = rng.random(qm.shape[:2]) < 0.05  # a few wrong positions
+    qm[noise, 0] += 3
+    r = localize.cluster(qm)
+    s = localize.scores(r["mask"], truth > 0, r["score"])
+    assert s["F1"] > 0.95 and s["MCC"] > 0.9 and s["AUC"] > 0.95
+    assert r["k"] >= 3  # two donors told apart
+    lab = r["labels"]
+    major = [np.bincount(lab[truth == k]).argmax() for k in (1, 2)]
+    assert major[0] != major[1] and 0 not in major
+    assert all((lab[truth == k] == m).mean() > 0.95 for k, m in zip((1, 2), major))  # corners may blur
+
+
+def test_a_uniform_map_has_no_tampering():
+    qm = np.tile(jpeg.zigzag(jpeg.standard_table(80))[:15], (20, 20, 1))
+    r = localize.cluster(qm)
+    assert r["k"] == 1 and not r["mask"].any()
+
+
+def test_auc_and_scores_by_hand():
+    assert localize.auc([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1]) == pytest.approx(0.75)
+    assert localize.auc([1, 1, 1, 1], [0, 1, 0, 1]) == pytest.approx(0.5)
+    s = localize.scores(np.array([1, 1, 0, 0], bool), np.array([1, 0, 1, 0], bool), np.array([2, 1, 1, 0]))
+    assert s["F1"] == pytest.approx(0.5) and s["MCC"] == pytest.approx(0.0)
+
+
+def test_window_geometry():
+    ys, xs = localize.window_grid((200, 130), 8)
+    assert ys.tolist() == list(range(0, 137, 8)) and xs.tolist() == list(range(0, 67, 8))
+    mask = np.zeros((200, 130), int)
+    mask[100:, :] = 1
+    t = localize.truth_at_windows(mask, 8)
+    assert t.shape == (len(ys), len(xs)) and (t[ys + 32 >= 100] == 1).all() and (t[ys + 32 < 100] == 0).all()
+    px = localize.to_pixels(t, (200, 130), 8)
+    assert px.shape == (200, 130) and px[150, 60] == 1 and px[10, 10] == 0
+
+
+keras = pytest.importorskip("keras")
+
+
+@pytest.fixture(scope="module")
+def tiny_model():
+    from qpaper import model
+    keras.utils.set_random_seed(0)
+    return model.build_model("class", depth=7, growth=6)
+
+
+def test_dense_path_is_exact_without_spatial_convolutions():
+    """With 1x1 convolutions a window's output depends on its own pixels only, so the dense path
+    must reproduce the per-window forward pass exactly: this checks the stride-1 pooling offsets
+    and the final dilated mean; 3x3 convolutions add only the border effect measured below."""
+    from keras import layers
+
+    from qpaper.model import BlockSoftmax
+    keras.utils.set_random_seed(3)
+    inp = keras.Input((64, 64, 3))
+    x = layers.Rescaling(1 / 255.0)(inp)
+    x = layers.Conv2D(8, 1)(x)
+    x = layers.Activation("relu")(layers.BatchNormalization()(x))
+    for _ in range(2):
+        x = layers.AveragePooling2D(2)(layers.Conv2D(8, 1)(x))
+    x = layers.GlobalAveragePooling2D()(layers.Conv2D(8, 1)(x))
+    m = keras.Model(inp, BlockSoftmax(jpeg.q_max(15))(layers.Dense(int(jpeg.q_max(15).sum()))(x)))
+    rng = np.random.default_rng(1)
+    img = rng.integers(0, 256, (90, 100, 3)).astype("float32")
+    out = np.asarray(localize._dense_tile(m, keras.ops.convert_to_tensor(img[None]), 15)).reshape(27, 37, -1)
+    for y, x in ((0, 0), (5, 17), (26, 36)):
+        ref = np.asarray(m.predict_on_batch(img[None, y:y + 64, x:x + 64]))[0]
+        np.testing.assert_allclose(out[y, x], ref, rtol=1e-4, atol=1e-6)
+
+
+def test_dense_maps_do_not_depend_on_tiling_and_mostly_agree_with_exact(tiny_model, astronaut):
+    img = astronaut[:150, :160]
+    a = localize.dense_qmap(tiny_model, img, tile=30, progress=False)
+    b = localize.dense_qmap(tiny_model, img, tile=500, progress=False)
+    assert np.array_equal(a, b) and a.shape == (87, 97, 15)
+    exact, _ = localize.qmap(tiny_model, img, stride=1, progress=False)
+    assert (exact == a).mean() > 0.8
+
+
+def test_localize_cli_writes_maps_of_a_generated_splice(tmp_path, tiny_model, astronaut, coffee):
+    import json
+    from qpaper import cli
+    from qpaper.train import save_model
+    s = localize.make_splice(np.ascontiguousarray(astronaut[:256, :256]), [np.ascontiguousarray(coffee[:256, :256])],
+                             75, [95], 90, seed=2)
+    img = tmp_path / "splice.jpg"
+    img.write_bytes(s.jpeg)
+    save_model(tiny_model, tmp_path / "m.keras")
+    out = tmp_path / "out"
+    assert cli.main(["localize", str(img), "--stride", "16", "--out", str(out), "--model", str(tmp_path / "m.keras"),
+                     "--quiet"]) == 0
+    qm = np.load(out / "qm.npy")
+    h, w = s.mask.shape
+    assert qm.shape == ((h - 64) // 16 + 1, (w - 64) // 16 + 1, 15)
+    for k in (1, 6, 14):
+        assert (out / f"map-k{k:02d}.png").read_bytes()[:4] == b"\x89PNG"
+    assert json.loads((out / "summary.json").read_text())["stride"] == 16
+    assert cli.main(["localize", str(tmp_path / "m.keras"), "--out", str(tmp_path / "x")]) == 2
+    assert cli.main(["localize", str(img), "--stride", "0", "--out", str(tmp_path / "y"),
+                     "--model", str(tmp_path / "m.keras")]) == 2
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
