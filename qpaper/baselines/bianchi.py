@@ -145,7 +145,7 @@ def _aligned_batch(gray: np.ndarray, q2v: np.ndarray, nc: int, chunk: int = CHUN
 
 def _grid_dct(gray: np.ndarray, dy: int, dx: int, nc: int) -> np.ndarray:
     n, h, w = gray.shape
-    return common.block_dct_batch(gray, dy, dx, (h - 7) // 8, (w - 7) // 8)[:, :, :nc]
+    return common.block_dct_batch(gray, dy, dx, (h - 7) // 8, (w - 7) // 8, nc)
 
 
 def shift_scores(gray: np.ndarray, q2v: np.ndarray, kshift: int = KSHIFT) -> np.ndarray:
