@@ -24,7 +24,7 @@ _D = dct_matrix()
 # permuted to zig-zag order, so that the first nc rows give the first nc coefficients.
 _KZ = np.ascontiguousarray(np.kron(_D, _D)[jpeg.ZIGZAG])
 # DCT coefficients are snapped to multiples of 2^-SNAP_BITS (see block_dct_batch)
-SNAP_BITS = 20
+SNAP_BITS = 30
 
 
 
@@ -63,13 +63,14 @@ def block_dct_batch(gray: np.ndarray, dy: int = 0, dx: int = 0, nby: int | None 
     equal to :func:`qpaper.explain.block_dct` patch by patch up to the snapping below.
 
     One BLAS matrix product ``blocks[N*blocks, 64] @ KZ[:nc].T`` with the 64x64 Kronecker DCT
-    basis in zig-zag order. The result is then snapped to the nearest multiple of 2^-20
+    basis in zig-zag order. The result is then snapped to the nearest multiple of 2^-30
     (``SNAP_BITS``): many coefficients of real blocks are exact rationals (the DC, (0,4), (4,0)
     and (4,4) coefficients are multiples of 1/8; flat and clipped blocks give more), and their
     rounding to a step, round(c / q) in the estimators, can sit exactly on a tie that the
     last-bit error of the floating-point DCT would decide, differently for another BLAS kernel,
     thread count or position in the batch. Snapping makes those values exact, so ties go
-    to even (``np.rint``) deterministically; it moves other values by at most 5e-7."""
+    to even (``np.rint``) deterministically; it moves other values by at most 5e-10 (the
+    floating-point error of the DCT is ~1e-13)."""
     n, h, w = gray.shape
     nby = (h - dy) // 8 if nby is None else nby
     nbx = (w - dx) // 8 if nbx is None else nbx
