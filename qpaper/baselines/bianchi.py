@@ -52,6 +52,8 @@ clipped to it; ties to the smaller step; on a 64x64 patch non-aligned grids hold
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from .. import jpeg
@@ -62,9 +64,11 @@ TAU = 0.2  # nats per block
 SIGMA = 1.0
 ITERS = 25
 T = 1040
-CHUNK = 128
+CHUNK = 256
 KSHIFT = 6
 ALIGNED_SHARE = 0.5
+BUCKET = 8  # EM rows padded to a multiple of BUCKET distinct values
+DECIMALS = 9  # log-likelihood gains rounded before comparison
 
 
 def _em(p1: np.ndarray, p0: np.ndarray, iters: int = ITERS) -> np.ndarray:
@@ -86,33 +90,142 @@ def _masses(F: np.ndarray, lo: np.ndarray, hi: np.ndarray, T: int = T) -> np.nda
     return (b - a).reshape(shp)
 
 
-def aligned_coefficient(xo: np.ndarray, cal: np.ndarray, q2k: int, qmax: int, eps: float = EPS,
-                        sigma: float = SIGMA, iters: int = ITERS):
-    """One coefficient of a batch: log-likelihoods [N, qmax] of candidates 1..qmax and [N] of
-    the single-compression hypothesis. ``xo`` [N,B] observed indices, ``cal`` [N,B'] calibrated
-    coefficients."""
+def _em_gain(r: np.ndarray, c: np.ndarray, iters: int = ITERS) -> np.ndarray:
+    """EM for the mixture weight on distinct observed values: ``r`` [..., U] the likelihood
+    ratios p1/p0 of the values, ``c`` [..., U] their counts (0 for padding). With
+    m_b = alpha p1_b + (1 - alpha) p0_b the EM step alpha <- mean_b alpha p1_b / m_b is
+    alpha <- alpha sum_u (c_u / B) r_u / (1 + alpha (r_u - 1)); ``iters`` steps from alpha = 1/2
+    (as :func:`_em`). Returns the log-likelihood gain over single compression,
+    sum_b log(m_b / p0_b) = sum_u c_u log(1 + alpha (r_u - 1)), per leading index."""
+    c = np.broadcast_to(c, r.shape)
+    d = r - 1.0
+    wr = r * (c / c.sum(axis=-1, keepdims=True))
+    alpha = np.full(r.shape[:-1] + (1,), 0.5)
+    t = np.empty_like(r)
+    for _ in range(iters):
+        np.multiply(d, alpha, out=t)
+        t += 1.0
+        np.divide(wr, t, out=t)
+        alpha = alpha * t.sum(axis=-1, keepdims=True)
+    return (c * np.log1p(alpha * d)).sum(axis=-1)
+
+
+def _unique_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct values of each row of x [N, B] and their counts, padded to the largest number of
+    distinct values in the batch (padding: the row's smallest value with count 0)."""
+    n = len(x)
+    s = np.sort(x, axis=1)
+    new = np.ones(s.shape, dtype=bool)
+    new[:, 1:] = s[:, 1:] != s[:, :-1]
+    rank = np.cumsum(new, axis=1) - 1
+    u = int(rank[:, -1].max()) + 1
+    xu = np.repeat(s[:, :1], u, axis=1)
+    xu[np.arange(n)[:, None], rank] = s
+    return xu, common.bincount_rows(rank, u)
+
+
+@lru_cache(maxsize=4096)
+def _vlo(q1: int, q2k: int, Lb: int) -> np.ndarray:
+    """v_lo(x) for x = -Lb+1..Lb: the smallest integer v with round(v q1 / q2k) >= x (cached)."""
+    V = int(np.ceil((Lb + 1) * q2k / q1)) + 1
+    v = np.arange(-V, V + 1)
+    xv = np.rint(v * q1 / q2k)  # non-decreasing in v
+    out = v[np.searchsorted(xv, np.arange(-Lb + 1, Lb + 1), side="left")]
+    out.flags.writeable = False
+    return out
+
+
+def dq_cell_index(q1s: np.ndarray, q2k: int, L: int, T: int) -> np.ndarray:
+    """Double-quantization cells of (q1, q2k) for the candidates ``q1s`` [Q], as indices into a
+    :func:`common.smoothed_cdf` grid of half-width ``T``: entry [q, x + L] (x = -L..L+1) is the
+    grid index of the lower end (v_lo(x) - 1/2) q1 of the set
+    {u : round(round(u / q1) q1 / q2k) >= x}, v_lo(x) the smallest integer v with
+    round(v q1 / q2k) >= x; entry 0 is the start of the grid and entry 2L+1 its end (indices -L
+    and L collect everything beyond, as the observed indices are clipped to -L..L). So
+    P(X = x) = F[idx[x + L + 1]] - F[idx[x + L]]: the double-quantization probability of bin x
+    as one difference of the CDF (an empty cell, possible when q1 > q2k, gets 0). The v_lo
+    tables depend only on (q1, q2k) and are computed once (:func:`_vlo`)."""
+    Lb = 1 << max(int(L), 1).bit_length()  # >= L, a power of two: few distinct cache keys
+    vlo = np.stack([_vlo(int(q1), int(q2k), Lb)[Lb - L:Lb + L] for q1 in q1s])  # x = -L+1..L
+    idx = np.empty((len(q1s), 2 * L + 2), dtype=np.int64)
+    idx[:, 0], idx[:, -1] = 0, 4 * T + 1
+    idx[:, 1:-1] = common.grid_index((vlo - 0.5) * np.asarray(q1s)[:, None], T)
+    return idx
+
+
+def _aligned_terms(xo: np.ndarray, cal: np.ndarray, q2k: int, qmax: int, eps: float = EPS,
+                   sigma: float = SIGMA):
+    """The model of one coefficient for a batch, on the distinct observed values of each patch:
+    returns (test [Q] the candidates that do not divide q2k, r [N, Q, U] the likelihood ratios
+    p_DQ / p_SQ of the distinct values, c [N, U] their counts (0: padding), ll_single [N])."""
     n = len(xo)
     # grid half-width: every calibrated and observed value plus the kernel and one step of
     # margin (beyond, all masses are 0, so the result does not depend on the batch)
     Tk = int(np.ceil(max(np.abs(cal).max(), (np.abs(xo).max() + 1) * q2k) + 3 * sigma + qmax + q2k))
     F = common.smoothed_cdf(cal, Tk, sigma)
     L = int(np.ceil(Tk / q2k))
-    xs = np.arange(-L, L + 1)
-    psq = _masses(F, np.broadcast_to((xs - 0.5) * q2k, (n, len(xs))), np.broadcast_to((xs + 0.5) * q2k, (n, len(xs))), Tk)
-    idx = np.clip(xo, -L, L) + L
-    p0 = np.maximum(np.take_along_axis(psq, idx, axis=1), 1e-6)
-    ll = np.empty((n, qmax))
-    for q1 in range(1, qmax + 1):
-        V = int(np.ceil(Tk / q1)) + 1
-        v = np.arange(-V, V + 1)
-        m = _masses(F, np.broadcast_to((v - 0.5) * q1, (n, len(v))), np.broadcast_to((v + 0.5) * q1, (n, len(v))), Tk)
-        x = np.clip(np.rint(v * q1 / q2k).astype(np.int64), -L, L) + L
-        flat = (np.arange(n)[:, None] * len(xs) + x[None]).ravel()
-        pdq = np.bincount(flat, weights=m.ravel(), minlength=n * len(xs)).reshape(n, len(xs))
-        p1 = np.take_along_axis(pdq, idx, axis=1)
-        p1 = np.maximum((1 - eps) * p1 + eps * p0, 1e-6)
-        ll[:, q1 - 1] = _em(p1, p0, iters)
-    return ll, np.log(p0).sum(axis=1)
+    xu, cu = _unique_rows(np.clip(xo, -L, L))
+    p0 = np.maximum(_masses(F, (xu - 0.5) * q2k, (xu + 0.5) * q2k, Tk), 1e-6)  # [N, U]
+    cand = np.arange(1, qmax + 1)
+    test = cand[~common.divides(cand, q2k)]
+    ll_single = (cu * np.log(p0)).sum(axis=1)
+    if not len(test):
+        return test, np.ones((n, 0, xu.shape[1])), cu, ll_single
+    cells = dq_cell_index(test, q2k, L, Tk)  # [Q, 2L+2]
+    j = xu + L
+    lo = np.take_along_axis(F, cells[:, j].transpose(1, 0, 2).reshape(n, -1), axis=1)
+    hi = np.take_along_axis(F, cells[:, j + 1].transpose(1, 0, 2).reshape(n, -1), axis=1)
+    p1 = (hi - lo).reshape(n, len(test), -1)  # [N, Q, U]
+    p1 = np.maximum((1 - eps) * p1 + eps * p0[:, None], 1e-6)
+    return test, p1 / p0[:, None], cu, ll_single
+
+
+def _em_gains(items, iters: int = ITERS) -> list:
+    """:func:`_em_gain` for several coefficients at once: ``items`` a list of (r [N, Q, U],
+    c [N, U]); returns the gains [N, Q] of each, rounded to ``DECIMALS``. The rows (patch,
+    candidate) are bucketed by their number of distinct values rounded up to a multiple of
+    ``BUCKET`` and each bucket runs as one array, padded to that width: little padding, few
+    numpy calls, and the floating-point summation order of a row depends only on the row (a
+    patch's result does not depend on the rest of the batch)."""
+    buckets: dict = {}
+    for i, (r, c) in enumerate(items):
+        n, q, u = r.shape
+        width = -(-(c > 0).sum(axis=1) // BUCKET) * BUCKET
+        for w in np.unique(width):
+            rows = np.nonzero(width == w)[0]
+            rr, cc = np.ones((len(rows), q, w)), np.zeros((len(rows), q, w))
+            m = min(int(w), u)
+            rr[:, :, :m] = r[rows, :, :m]
+            cc[:, :, :m] = c[rows, None, :m]
+            buckets.setdefault(int(w), []).append((i, rows, rr.reshape(-1, w), cc.reshape(-1, w)))
+    out = [np.empty(r.shape[:2]) for r, _ in items]
+    for w, parts in buckets.items():
+        g = np.round(_em_gain(np.concatenate([p[2] for p in parts]), np.concatenate([p[3] for p in parts]),
+                              iters), DECIMALS)
+        s = 0
+        for i, rows, rr, _ in parts:
+            q = out[i].shape[1]
+            out[i][rows] = g[s:s + len(rr)].reshape(len(rows), q)
+            s += len(rr)
+    return out
+
+
+def aligned_coefficient(xo: np.ndarray, cal: np.ndarray, q2k: int, qmax: int, eps: float = EPS,
+                        sigma: float = SIGMA, iters: int = ITERS):
+    """One coefficient of a batch: log-likelihoods [N, qmax] of candidates 1..qmax (-inf for the
+    divisors of q2k, which are the single-compression hypothesis) and [N] of the
+    single-compression hypothesis. ``xo`` [N,B] observed indices, ``cal`` [N,B'] calibrated
+    coefficients.
+
+    Vectorized over patches and candidates: p_SQ and p_DQ are only evaluated at the distinct
+    observed values of each patch (p_DQ of a bin as one CDF difference, see
+    :func:`dq_cell_index`), and the EM runs on those values weighted by their counts
+    (:func:`_em_gain`, :func:`_em_gains`)."""
+    test, r, cu, ll_single = _aligned_terms(xo, cal, q2k, qmax, eps, sigma)
+    ll = np.full((len(xo), qmax), -np.inf)
+    if len(test):
+        ll[:, test - 1] = ll_single[:, None] + _em_gains([(r, cu)], iters)[0]
+    return ll, ll_single
 
 
 def decide(ll: np.ndarray, ll_single: np.ndarray, q2k: int, qmax: int, tau: float = TAU,
@@ -126,17 +239,27 @@ def decide(ll: np.ndarray, ll_single: np.ndarray, q2k: int, qmax: int, tau: floa
     return np.where(gain > tau * nblocks, cand[best], min(max(q2k, 1), qmax)).astype(np.int64)
 
 
-def _aligned_batch(gray: np.ndarray, q2v: np.ndarray, nc: int, chunk: int = CHUNK, **kw) -> np.ndarray:
+def _aligned_batch(gray: np.ndarray, q2v: np.ndarray, nc: int, chunk: int = CHUNK, eps: float = EPS,
+                   sigma: float = SIGMA, iters: int = ITERS, tau: float = TAU) -> np.ndarray:
+    """A-DJPG estimates [N, nc]: per chunk, the model terms of every coefficient
+    (:func:`_aligned_terms`), one grouped EM for all of them (:func:`_em_gains`), then
+    :func:`decide` per coefficient."""
     qmax = jpeg.q_max(nc)
-    tau = kw.pop("tau", TAU)
     out = np.empty((len(gray), nc), dtype=np.int64)
     for sl in common.chunks(len(gray), chunk):
         obs, cal = common.observed_and_calibrated(gray[sl], nc)
+        terms = []
         for k in range(nc):
             q2k, qm = int(q2v[k]), int(qmax[k])
             xo = np.rint(obs[:, :, k] / q2k).astype(np.int64)
-            ll, lls = aligned_coefficient(xo, cal[:, :, k], q2k, qm, **kw)
-            out[sl, k] = decide(ll, lls, q2k, qm, tau, xo.shape[1])
+            terms.append(_aligned_terms(xo, cal[:, :, k], q2k, qm, eps, sigma))
+        gains = _em_gains([(t[1], t[2]) for t in terms if len(t[0])], iters)[::-1]
+        for k, (test, _, _, ll_single) in enumerate(terms):
+            q2k, qm = int(q2v[k]), int(qmax[k])
+            ll = np.full((len(ll_single), qm), -np.inf)
+            if len(test):
+                ll[:, test - 1] = ll_single[:, None] + gains.pop()
+            out[sl, k] = decide(ll, ll_single, q2k, qm, tau, obs.shape[1])
     return out
 
 
@@ -145,7 +268,7 @@ def _aligned_batch(gray: np.ndarray, q2v: np.ndarray, nc: int, chunk: int = CHUN
 
 def _grid_dct(gray: np.ndarray, dy: int, dx: int, nc: int) -> np.ndarray:
     n, h, w = gray.shape
-    return common.block_dct_batch(gray, dy, dx, (h - 7) // 8, (w - 7) // 8)[:, :, :nc]
+    return common.block_dct_batch(gray, dy, dx, (h - 7) // 8, (w - 7) // 8, nc)
 
 
 def shift_scores(gray: np.ndarray, q2v: np.ndarray, kshift: int = KSHIFT) -> np.ndarray:

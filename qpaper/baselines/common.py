@@ -1,7 +1,7 @@
 """Shared numpy helpers of the model-based Q1 estimators (:mod:`.galvan`, :mod:`.bianchi`).
 
 Everything is batched over patches: a batch is a ``[N, H, W]`` uint8 luma array and the DCT of
-all 8x8 blocks of all patches is one ``einsum``. Coefficients are indexed in zig-zag order
+all 8x8 blocks of all patches is one matrix product with the 64x64 Kronecker DCT basis. Coefficients are indexed in zig-zag order
 (k = 0 is DC), as in :mod:`qpaper.jpeg`.
 
 Calibration (used by both papers): the DCT computed on a grid shifted by 4 pixels in both
@@ -20,6 +20,12 @@ from .. import jpeg
 from ..explain import dct_matrix
 
 _D = dct_matrix()
+# 2-D DCT of a row-major flattened 8x8 block b: vec(D b D^T) = kron(D, D) @ vec(b); rows
+# permuted to zig-zag order, so that the first nc rows give the first nc coefficients.
+_KZ = np.ascontiguousarray(np.kron(_D, _D)[jpeg.ZIGZAG])
+# DCT coefficients are snapped to multiples of 2^-SNAP_BITS (see block_dct_batch)
+SNAP_BITS = 30
+
 
 
 def luma_batch(patches: np.ndarray) -> np.ndarray:
@@ -50,25 +56,39 @@ def as_luma(image: np.ndarray) -> np.ndarray:
 
 
 def block_dct_batch(gray: np.ndarray, dy: int = 0, dx: int = 0, nby: int | None = None,
-                    nbx: int | None = None) -> np.ndarray:
+                    nbx: int | None = None, nc: int = 64) -> np.ndarray:
     """DCT (level shift 128, orthonormal, as JPEG) of the 8x8 blocks of a [N,H,W] batch on the
     grid whose first block starts at row ``dy``, column ``dx``; ``nby x nbx`` blocks (default: as
-    many as fit). Returns float64 [N, blocks, 64] in zig-zag order; equal to
-    :func:`qpaper.explain.block_dct` patch by patch."""
+    many as fit). Returns float64 [N, blocks, nc], the first ``nc`` coefficients in zig-zag order;
+    equal to :func:`qpaper.explain.block_dct` patch by patch up to the snapping below.
+
+    One BLAS matrix product ``blocks[N*blocks, 64] @ KZ[:nc].T`` with the 64x64 Kronecker DCT
+    basis in zig-zag order. The result is then snapped to the nearest multiple of 2^-30
+    (``SNAP_BITS``): many coefficients of real blocks are exact rationals (the DC, (0,4), (4,0)
+    and (4,4) coefficients are multiples of 1/8; flat and clipped blocks give more), and their
+    rounding to a step, round(c / q) in the estimators, can sit exactly on a tie that the
+    last-bit error of the floating-point DCT would decide, differently for another BLAS kernel,
+    thread count or position in the batch. Snapping makes those values exact, so ties go
+    to even (``np.rint``) deterministically; it moves other values by at most 5e-10 (the
+    floating-point error of the DCT is ~1e-13)."""
     n, h, w = gray.shape
     nby = (h - dy) // 8 if nby is None else nby
     nbx = (w - dx) // 8 if nbx is None else nbx
-    b = gray[:, dy:dy + 8 * nby, dx:dx + 8 * nbx].astype(np.float64) - 128.0
-    b = b.reshape(n, nby, 8, nbx, 8)
-    c = np.einsum("ij,najbk,lk->nabil", _D, b, _D, optimize=True).reshape(n, nby * nbx, 64)
-    return c[:, :, jpeg.ZIGZAG]
+    b = gray[:, dy:dy + 8 * nby, dx:dx + 8 * nbx].reshape(n, nby, 8, nbx, 8).transpose(0, 1, 3, 2, 4)
+    b = b.reshape(-1, 64).astype(np.float64)
+    b -= 128.0
+    c = b @ _KZ[:nc].T
+    c *= 2.0 ** SNAP_BITS
+    np.rint(c, out=c)
+    c *= 2.0 ** -SNAP_BITS
+    return c.reshape(n, nby * nbx, nc)
 
 
 def observed_and_calibrated(gray: np.ndarray, nc: int) -> tuple[np.ndarray, np.ndarray]:
     """Aligned case: the DCT on the grid of the last compression (observed, [N, B, nc]) and on
     the grid shifted by (4, 4) (calibrated, [N, B', nc])."""
-    obs = block_dct_batch(gray)[:, :, :nc]
-    cal = block_dct_batch(gray, 4, 4)[:, :, :nc]
+    obs = block_dct_batch(gray, nc=nc)
+    cal = block_dct_batch(gray, 4, 4, nc=nc)
     return obs, cal
 
 

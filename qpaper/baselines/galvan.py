@@ -27,8 +27,8 @@ Implementation choices (not fixed by the paper):
 - Candidate range 1..q_max(nc)[k] (the QF 50 table, the CNN's class range), so that the
   estimates fill the same tables as the CNN; the estimate is clipped to that range.
 - Distance: the symmetric chi-square sum_x (h_D(x) - h(x))^2 / (h_D(x) + h(x)) of the
-  normalised histograms over all bins (computed exactly on a per-patch window, see
-  :func:`coefficient_scores`); the zero bin is kept (``skip_zero`` drops it).
+  normalised histograms over all integer bins (computed exactly on compressed per-patch bins,
+  see :func:`coefficient_scores`); the zero bin is kept (``skip_zero`` drops it).
 - Simulation by actual re-quantization of the calibrated samples (not a fitted density), as in
   the paper: on a 64x64 patch this is 49 calibrated blocks against 64 observed ones.
 - Ties between candidates that do not divide q2 go to the smaller step (np.argmin).
@@ -46,21 +46,47 @@ MARGIN = 0.05
 CHUNK = 256
 
 
-def _hist(x: np.ndarray, lo: np.ndarray, hi: np.ndarray, width: int) -> np.ndarray:
-    """Normalised histograms of x [N, ..., S] on the per-patch window lo[N] .. hi[N] (values
-    outside merged into the two end bins), stored in ``width`` >= max(hi - lo + 1) bins."""
+def _bin_table(xo: np.ndarray, skip_zero: bool):
+    """Compressed histogram bins of one coefficient for a batch (see :func:`coefficient_scores`).
+
+    Returns (lo [N], span [N], table [N, width] int64, nbins): a value x of patch n in its window
+    lo[n] .. lo[n] + span[n] falls in bin ``table[n, x - lo[n]]``: 1..U_n for the U_n distinct
+    observed values (in increasing order), 0 for every value the patch does not show (all merged:
+    their chi-square terms are additive), and with ``skip_zero`` the dedicated last bin for
+    x = 0 (dropped from the distance)."""
+    n = len(xo)
+    lo = xo.min(axis=1) - 1
+    span = xo.max(axis=1) + 1 - lo
+    s = np.sort(xo, axis=1)
+    new = np.ones(s.shape, dtype=bool)
+    new[:, 1:] = s[:, 1:] != s[:, :-1]
+    rank = np.cumsum(new, axis=1)
+    nbins = int(rank[:, -1].max()) + 1 + int(skip_zero)
+    width = int(span.max()) + 1
+    table = np.zeros((n, width), dtype=np.int64)
+    table[np.arange(n)[:, None], s - lo[:, None]] = rank
+    if skip_zero:
+        z = -lo
+        ok = (z >= 0) & (z <= span)
+        table[np.nonzero(ok)[0], z[ok]] = nbins - 1
+    return lo, span, table, nbins
+
+
+def _hist(x: np.ndarray, lo: np.ndarray, span: np.ndarray, table: np.ndarray, nbins: int) -> np.ndarray:
+    """Normalised histograms [N, ..., nbins] of x [N, ..., S] in the bins of :func:`_bin_table`
+    (values outside a patch's window are clipped to its ends, which are never observed)."""
     shp = (len(x),) + (1,) * (x.ndim - 1)
-    h = common.bincount_rows(np.clip(x, lo.reshape(shp), hi.reshape(shp)) - lo.reshape(shp), width)
+    off = np.clip(x - lo.reshape(shp), 0, span.reshape(shp))
+    off += (np.arange(len(x)) * table.shape[1]).reshape(shp)
+    h = common.bincount_rows(table.ravel()[off], nbins)
     return h / np.maximum(h.sum(axis=-1, keepdims=True), 1.0)
 
 
-def _chi2(a: np.ndarray, b: np.ndarray, zero: np.ndarray | None) -> np.ndarray:
+def _chi2(a: np.ndarray, b: np.ndarray, skip_last: bool) -> np.ndarray:
     s = a + b
     d = np.where(s > 0, (a - b) ** 2 / np.where(s > 0, s, 1.0), 0.0)
-    if zero is not None:  # drop the bin of x = 0 (``skip_zero``)
-        ok = (zero >= 0) & (zero < d.shape[-1])
-        idx = np.clip(zero, 0, d.shape[-1] - 1).reshape((len(d),) + (1,) * (d.ndim - 1))
-        np.put_along_axis(d, idx, np.where(ok.reshape(idx.shape), 0.0, np.take_along_axis(d, idx, -1)), -1)
+    if skip_last:  # the bin of x = 0 (``skip_zero``)
+        d = d[..., :-1]
     return d.sum(axis=-1)
 
 
@@ -68,18 +94,21 @@ def coefficient_scores(xo: np.ndarray, cal: np.ndarray, q2k: int, qmax: int, ski
     """Distances of one coefficient for a batch: ``xo`` [N,B] observed indices, ``cal`` [N,B']
     calibrated coefficients. Returns (d [N, qmax] for candidates 1..qmax, d_single [N]).
 
-    The histograms are computed on each patch's window [min(xo) - 1, max(xo) + 1]: the observed
-    histogram is zero outside [min, max], and for a zero observed bin the chi-square term is the
-    simulated mass, so merging everything outside into the two end bins gives exactly the
-    chi-square over all bins (and the batch result does not depend on the other patches)."""
-    lo, hi = xo.min(axis=1) - 1, xo.max(axis=1) + 1
-    width = int((hi - lo).max()) + 1
-    ho = _hist(xo, lo, hi, width)
-    hs = _hist(common.simulate_double(cal, np.arange(1, qmax + 1), q2k), lo, hi, width)
-    hsq = _hist(np.rint(cal / q2k).astype(np.int64), lo, hi, width)
-    zero = -lo if skip_zero else None
-    # rounded so that float summation order (window width) cannot change a comparison
-    return np.round(_chi2(ho[:, None], hs, zero), 10), np.round(_chi2(ho, hsq, zero), 10)
+    The chi-square is taken over all integer bins, computed exactly on compressed bins: the
+    observed histogram h_D is zero outside the (at most B) values a patch shows, and where
+    h_D(x) = 0 the term (h_D - h)^2 / (h_D + h) is h(x), so all those bins can be merged into one
+    (bin 0 of :func:`_bin_table`) without changing the sum. This keeps the histograms at most
+    B + 1 bins wide whatever the range of the coefficient, and the result of a patch does not
+    depend on the other patches of the batch. The single-compression histogram
+    hist(round(U/q2)) is the simulation with q1 = q2 (round(round(u/q2) q2/q2) = round(u/q2)
+    exactly in floating point), computed as one more candidate row."""
+    lo, span, table, nbins = _bin_table(xo, skip_zero)
+    ho = _hist(xo, lo, span, table, nbins)
+    cand = np.append(np.arange(1, qmax + 1), q2k)
+    hs = _hist(common.simulate_double(cal, cand, q2k), lo, span, table, nbins)
+    # rounded so that float summation order cannot change a comparison
+    d = np.round(_chi2(ho[:, None], hs, skip_zero), 10)
+    return d[:, :-1], d[:, -1]
 
 
 def decide(d: np.ndarray, d_single: np.ndarray, q2k: int, qmax: int, margin: float = MARGIN) -> np.ndarray:
@@ -97,8 +126,8 @@ def estimate_batch(patches: np.ndarray, q2: np.ndarray, nc: int = jpeg.NC, margi
                    skip_zero: bool = False, chunk: int = CHUNK) -> np.ndarray:
     """Aligned Q1 estimates for a batch of patches [N,H,W] luma or [N,H,W,3] RGB uint8 (H, W >=
     16); ``q2``: 8x8 natural-order luminance table of the last compression. Returns int64
-    [N, nc], zig-zag order, each clipped to 1..q_max(nc)[k]. Vectorized over patches (one DCT
-    einsum and one bincount per coefficient and chunk)."""
+    [N, nc], zig-zag order, each clipped to 1..q_max(nc)[k]. Vectorized over patches and
+    candidates (one DCT matrix product per chunk and grid, one bincount per coefficient)."""
     gray = common.luma_batch(patches)
     q2v = common.q2_vector(q2, nc)
     qmax = jpeg.q_max(nc)
