@@ -50,6 +50,8 @@ smoke:  ## the smoke profile end to end, in a minute or two
 bench: $(STAMP)  ## benchmarks: ratios measured in one run
 	$(BIN)/python benchmarks/bench_generator.py
 	$(BIN)/python benchmarks/bench_model.py
+	$(BIN)/python benchmarks/bench_baselines.py
+	$(BIN)/python benchmarks/bench_localize.py
 
 clean:  ## remove generated datasets (keeps fetched data and the env)
 	rm -rf data/processed/datasets

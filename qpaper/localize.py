@@ -39,6 +39,8 @@ def make_splice(background: np.ndarray, donors: list, qf1_bg: int, qf1_donors: l
     8x8 grid, pasted at a position that is not on the background's grid; the composite cropped
     by a misaligned (r, c) and compressed at ``qf2``. Regions do not overlap. Deterministic in
     ``seed``."""
+    if len(donors) != len(qf1_donors) or not donors:
+        raise ValueError("one QF1 (or None) per donor")
     rng = np.random.default_rng([seed, 0x5B11CE])
     bg = jpeg.decode(jpeg.encode_opencv(background, qf1_bg))
     H, W = bg.shape[:2]
@@ -64,6 +66,40 @@ def make_splice(background: np.ndarray, donors: list, qf1_bg: int, qf1_donors: l
     r, c = k // 8, k % 8
     final = jpeg.encode_opencv(np.ascontiguousarray(bg[r:, c:]), qf2)
     return Splice(final, mask[r:, c:].copy(), [qf1_bg, *qf1_donors], qf2, (r, c))
+
+
+# The splices of notebook 7: the paper's two examples of Figure 12 (QF2 90, background QF1 75,
+# donors at 95 and 85, or at 65 and 95) and footnote 3's single-compressed donor.
+SPLICE_CASES = (("Figure 12, first example", 75, (95, 85)), ("Figure 12, second example", 75, (65, 95)),
+                ("single-compressed donor (footnote 3)", 75, (None,)))
+
+
+def splice_set(profile: str, seed: int = 0, per_case: int = 2, side: int | None = None) -> list[dict]:
+    """Splices built from the test images of ``profile`` (never from training images): for each
+    case of :data:`SPLICE_CASES`, ``per_case`` splices with seeded images, crops and regions."""
+    from .profiles import get_profile
+    from .sources import get_source, load_image, split_records
+    p = get_profile(profile)
+    recs = split_records(get_source(p["test"]["source"]), p["test"]["split"], p["test_share"] or 0.25,
+                         p["n_test"], seed)
+    imgs = [load_image(r.path, r.sha256) for r in recs]
+    side = side or min(512, min(min(i.shape[:2]) for i in imgs) // 16 * 16)
+    rng = np.random.default_rng([seed, 0x10CA1])
+    out = []
+    for case, (name, bg_q, donor_q) in enumerate(SPLICE_CASES):
+        for j in range(per_case):
+            n = 1 + len(donor_q)  # distinct images where there are enough (smoke has 2)
+            pick = rng.permutation(len(imgs))[:n] if len(imgs) >= n else rng.choice(len(imgs), n)
+
+            def crop(i):
+                im = imgs[i]
+                y, x = rng.integers(0, im.shape[0] - side + 1), rng.integers(0, im.shape[1] - side + 1)
+                return np.ascontiguousarray(im[y:y + side, x:x + side])
+            s = make_splice(crop(pick[0]), [crop(i) for i in pick[1:]], bg_q, list(donor_q), 90,
+                            seed=int(rng.integers(2**31)))
+            out.append({"case": name, "index": j, "splice": s,
+                        "images": [recs[i].path.split("/")[-1] for i in pick]})
+    return out
 
 
 # ---------------------------------------------------------------------------------------------

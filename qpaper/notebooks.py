@@ -16,6 +16,8 @@ from pathlib import Path
 
 from .experiments import ROOT
 
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # kernels inherit it: no TensorFlow start-up lines
+
 NOTEBOOK_DIR = ROOT / "notebooks"
 
 
@@ -31,7 +33,6 @@ def run(path: Path, profile: str, seed: int = 0, out_dir: Path | None = None, lo
     import papermill as pm
 
     from .results import results_dir
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # the kernel inherits it: no TensorFlow start-up lines
     out_dir = Path(out_dir or results_dir(profile) / "notebooks")
     out_dir.mkdir(parents=True, exist_ok=True)
     nb = jupytext.read(path)

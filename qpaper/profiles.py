@@ -24,6 +24,7 @@ PROFILES = {
         "n_test": None,
         "fit": {"depth": 7, "growth": 6, "dropout": 0.2, "batch": 16, "lr": 1e-3, "epochs": 2,
                 "epoch_patches": None, "val_share": 0.2, "val_max": 200},
+        "localize": {"stride": 16, "per_case": 1},
     },
     "mini": {
         # 28 wallpapers train, 9 held-out wallpapers test (by scene); the skimage photos are the
@@ -43,6 +44,8 @@ PROFILES = {
         # (the paper's 1e-5 barely moves in so few steps).
         "fit": {"depth": 13, "growth": 12, "dropout": 0.2, "batch": 32, "lr": 1e-3, "epochs": 4,
                 "epoch_patches": 3000, "val_share": 0.1, "val_max": 600},
+        # notebook 7: window stride of the maps (the paper: 1) and splices per case
+        "localize": {"stride": 8, "per_case": 2},
     },
     "paper": {
         "train": {"source": "raise", "split": "train"},
@@ -56,6 +59,7 @@ PROFILES = {
         # Section 4.3 and the authors' configuration: Adam 1e-5, batch 32; 100 epochs (the paper).
         "fit": {"depth": 40, "growth": 12, "dropout": 0.2, "batch": 32, "lr": 1e-5, "epochs": 100,
                 "epoch_patches": None, "val_share": 0.02, "val_max": 20000},
+        "localize": {"stride": 1, "per_case": 5},
     },
 }
 

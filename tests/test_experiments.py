@@ -146,7 +146,7 @@ def test_notebooks_run_on_their_smoke_defaults(tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     import nbformat
     names = [p.stem for p in sorted((Path(experiments.ROOT) / "notebooks").glob("[0-9][0-9]-*.py"))]
-    assert len(names) >= 6
+    assert len(names) >= 7
     for name in names:
         nb = nbformat.read(out / f"{name}.ipynb", as_version=4)
         assert not any(o.get("output_type") == "error" for c in nb.cells for o in c.get("outputs", []))
@@ -161,12 +161,12 @@ def test_notebooks_run_on_their_smoke_defaults(tmp_path):
     for m, info in prov["models"].items():
         assert info["sha256"] == sha256_file(tmp_path / "models" / "smoke" / m / "model.keras")
     for name in ("table1-qf2-90", "table2-qf2-90-aligned", "table3-qf2-80", "table4-qf2-80-aligned",
-                 "loss-ablation", "generalization", "figure11-photoshop", "datasets"):
+                 "loss-ablation", "generalization", "figure11-photoshop", "datasets", "localization-scores"):
         assert (res / "tables" / f"{name}.csv").exists() and (res / "tables" / f"{name}.md").exists()
     for fig in ("01-dct-histograms", "figure3-qf2-90-non-aligned", "figure4-qf2-90-aligned",
                 "figure5-qf2-90-aligned-qf1-vs-qf2", "figure6-qf2-80-non-aligned", "figure7-qf2-80-aligned",
                 "figure8-qf2-92-test", "figure9-qf2-90-mismatch", "figure10-qf2-90-halfres", "figure11-photoshop",
-                "loss-ablation"):
+                "loss-ablation", "figure12-localization"):
         png = res / "figures" / f"{fig}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and Path(str(png) + ".provenance.json").exists()
     assert not list(out.glob(".*"))  # no temporary file left behind
