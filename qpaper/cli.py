@@ -168,7 +168,10 @@ def cmd_localize(a):
     bad = [k for k in a.coefficients if not 1 <= k <= 15]
     if bad:
         raise ValueError(f"--coefficients must be in 1..15, got {bad}")
-    qm, conf = localize.qmap(model, img["rgb"], a.stride, progress=not a.quiet)
+    if a.dense:  # every stride-1 window from shared features, then the stride's positions
+        qm = localize.dense_qmap(model, img["rgb"], progress=not a.quiet)[::a.stride, ::a.stride]
+    else:
+        qm, _ = localize.qmap(model, img["rgb"], a.stride, progress=not a.quiet)
     res = localize.cluster(qm, seed=a.seed)
     from pathlib import Path
     out = Path(a.out)
@@ -183,7 +186,8 @@ def cmd_localize(a):
                                                                                             a.stride)))
     atomic_write_bytes(out / "mask.png", localize.colour_png(localize.to_pixels(res["labels"], size, a.stride),
                                                              cmap="tab10", vmin=0, vmax=9))
-    summary = {"file": str(a.file), "model": name, "stride": a.stride, "map_shape": list(qm.shape),
+    summary = {"file": str(a.file), "model": name, "stride": a.stride, "path": "dense" if a.dense else "exact",
+               "map_shape": list(qm.shape),
                "clusters": res["k"], "silhouette": res["silhouette"],
                "tampered_share": round(float(res["mask"].mean()), 4),
                "note": "QM(i, j, :) is the window with top-left corner (i*stride, j*stride)"}
@@ -324,6 +328,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help="folder for qm.npy, map-kNN.png, mask.png, summary.json")
     s.add_argument("--model", help=".keras model (default: the registered model for the file's QF2)")
     s.add_argument("--coefficients", type=int, nargs="+", default=[1, 6, 14], help="maps to draw (1..15)")
+    s.add_argument("--dense", action="store_true", help="shared features with dilated pooling (fast; differs from "
+                   "the exact per-window pass near window borders, see make bench)")
     s.add_argument("--max-megapixels", type=float, default=120.0)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--quiet", action="store_true")

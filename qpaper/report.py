@@ -106,6 +106,17 @@ def results_markdown(profile: str, root: Path) -> str:
             src = rel(f"{name}.md")
             lines.append(f"| {r.experiment} | {r.method} | {_link(f'{r.AvgAcc:.4f}', src)} | "
                          f"{_link(f'{r.AvgMSE:.4f}', src)} | {pa_acc} | {pa_mse} |")
+    loc = tables / "localization-scores.csv"
+    if loc.exists():
+        t = pd.read_csv(loc, keep_default_na=False)
+        src = rel("localization-scores.md")
+        lines += ["", "Tampering localization (notebook 7; the paper shows maps only, Figure 12, so there is no "
+                  "published number to compare): clustering of the proposed estimator's Q1 maps on generated "
+                  "splices, scored at the window centres.", "",
+                  "| splices | F1 | MCC | AUC |", "|---|---|---|---|"]
+        for r in t.itertuples():
+            label = "mean" if r.case == "mean" else f"{r.case} #{r.splice}, QF1 {r.qf1}"
+            lines.append(f"| {label} | {_link(r.F1, src)} | {_link(r.MCC, src)} | {_link(r.AUC, src)} |")
     return "\n".join(lines) + "\n"
 
 

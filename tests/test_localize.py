@@ -124,6 +124,10 @@ def test_localize_cli_writes_maps_of_a_generated_splice(tmp_path, tiny_model, as
     for k in (1, 6, 14):
         assert (out / f"map-k{k:02d}.png").read_bytes()[:4] == b"\x89PNG"
     assert json.loads((out / "summary.json").read_text())["stride"] == 16
+    assert cli.main(["localize", str(img), "--stride", "16", "--dense", "--out", str(tmp_path / "d"),
+                     "--model", str(tmp_path / "m.keras"), "--quiet"]) == 0
+    dense = np.load(tmp_path / "d" / "qm.npy")
+    assert dense.shape == qm.shape and (dense == qm).mean() > 0.8
     assert cli.main(["localize", str(tmp_path / "m.keras"), "--out", str(tmp_path / "x")]) == 2
     assert cli.main(["localize", str(img), "--stride", "0", "--out", str(tmp_path / "y"),
                      "--model", str(tmp_path / "m.keras")]) == 2
