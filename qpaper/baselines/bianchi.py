@@ -49,6 +49,10 @@ columns after the first compression, so the first grid starts at ((8 - r) % 8, (
 
 Implementation choices: candidate range 1..q_max(nc)[k] (the CNN's class range); estimates
 clipped to it; ties to the smaller step; on a 64x64 patch non-aligned grids hold 7x7 blocks.
+Speed (aligned, batched): the smoothed CDF is built per patch on the window of its own
+samples and read only at the bin and cell ends of the observed values; EM runs only for the
+(patch, candidate) pairs that can change the decision, by concave-likelihood bounds
+(:func:`_candidates_to_run`); the estimates equal those of running every EM.
 """
 from __future__ import annotations
 
@@ -69,6 +73,8 @@ KSHIFT = 6
 ALIGNED_SHARE = 0.5
 BUCKET = 8  # EM rows padded to a multiple of BUCKET distinct values
 DECIMALS = 9  # log-likelihood gains rounded before comparison
+BOUND_STEPS = 1  # EM steps before the gain bounds that prune candidates (_gain_bounds)
+MARGIN = 1e-6  # nats: slack of the pruning bounds (>> rounding to DECIMALS, float error)
 
 
 def _em(p1: np.ndarray, p0: np.ndarray, iters: int = ITERS) -> np.ndarray:
@@ -79,15 +85,6 @@ def _em(p1: np.ndarray, p0: np.ndarray, iters: int = ITERS) -> np.ndarray:
         m = alpha * p1 + (1 - alpha) * p0
         alpha = np.mean(alpha * p1 / m, axis=-1, keepdims=True)
     return np.log(alpha * p1 + (1 - alpha) * p0).sum(axis=-1)
-
-
-def _masses(F: np.ndarray, lo: np.ndarray, hi: np.ndarray, T: int = T) -> np.ndarray:
-    """P_U([lo, hi)) from exclusive CDFs F [N, G] at half-grid points lo, hi [N, ...]."""
-    n = F.shape[0]
-    shp = lo.shape
-    a = np.take_along_axis(F, common.grid_index(lo, T).reshape(n, -1), axis=1)
-    b = np.take_along_axis(F, common.grid_index(hi, T).reshape(n, -1), axis=1)
-    return (b - a).reshape(shp)
 
 
 def _em_gain(r: np.ndarray, c: np.ndarray, iters: int = ITERS) -> np.ndarray:
@@ -135,49 +132,56 @@ def _vlo(q1: int, q2k: int, Lb: int) -> np.ndarray:
     return out
 
 
-def dq_cell_index(q1s: np.ndarray, q2k: int, L: int, T: int) -> np.ndarray:
-    """Double-quantization cells of (q1, q2k) for the candidates ``q1s`` [Q], as indices into a
-    :func:`common.smoothed_cdf` grid of half-width ``T``: entry [q, x + L] (x = -L..L+1) is the
-    grid index of the lower end (v_lo(x) - 1/2) q1 of the set
+def dq_lower_ends(q1s: np.ndarray, q2k: int, L: int) -> np.ndarray:
+    """Double-quantization cells of (q1, q2k) for the candidates ``q1s`` [Q], as integer
+    half-grid indices (points a / 2, see :func:`common.cdf_at`): entry [q, x + L - 1]
+    (x = -L+1..L) is 2 (v_lo(x) - 1/2) q1, twice the lower end of the set
     {u : round(round(u / q1) q1 / q2k) >= x}, v_lo(x) the smallest integer v with
-    round(v q1 / q2k) >= x; entry 0 is the start of the grid and entry 2L+1 its end (indices -L
-    and L collect everything beyond, as the observed indices are clipped to -L..L). So
-    P(X = x) = F[idx[x + L + 1]] - F[idx[x + L]]: the double-quantization probability of bin x
-    as one difference of the CDF (an empty cell, possible when q1 > q2k, gets 0). The v_lo
-    tables depend only on (q1, q2k) and are computed once (:func:`_vlo`)."""
+    round(v q1 / q2k) >= x. So for |x| < L, P(X = x) = F(end[x + 1]) - F(end[x]): the
+    double-quantization probability of bin x as one difference of the CDF (an empty cell,
+    possible when q1 > q2k, gets 0). The v_lo tables depend only on (q1, q2k) and are computed
+    once (:func:`_vlo`)."""
     Lb = 1 << max(int(L), 1).bit_length()  # >= L, a power of two: few distinct cache keys
     vlo = np.stack([_vlo(int(q1), int(q2k), Lb)[Lb - L:Lb + L] for q1 in q1s])  # x = -L+1..L
-    idx = np.empty((len(q1s), 2 * L + 2), dtype=np.int64)
-    idx[:, 0], idx[:, -1] = 0, 4 * T + 1
-    idx[:, 1:-1] = common.grid_index((vlo - 0.5) * np.asarray(q1s)[:, None], T)
-    return idx
+    return (2 * vlo - 1) * np.asarray(q1s, dtype=np.int64)[:, None]
 
 
 def _aligned_terms(xo: np.ndarray, cal: np.ndarray, q2k: int, qmax: int, eps: float = EPS,
                    sigma: float = SIGMA):
     """The model of one coefficient for a batch, on the distinct observed values of each patch:
     returns (test [Q] the candidates that do not divide q2k, r [N, Q, U] the likelihood ratios
-    p_DQ / p_SQ of the distinct values, c [N, U] their counts (0: padding), ll_single [N])."""
+    p_DQ / p_SQ of the distinct values, c [N, U] their counts (0: padding), ll_single [N]).
+
+    The smoothed CDF of the calibrated coefficients is built on each patch's own window, patches
+    grouped by window width (:func:`common.windowed_cdf`, :func:`common.window_groups`), and
+    read only where needed: at the ends of the single-quantization bins (x +- 1/2) q2k and of
+    the double-quantization cells (:func:`dq_lower_ends`) of the patch's distinct observed
+    values x."""
     n = len(xo)
-    # grid half-width: every calibrated and observed value plus the kernel and one step of
-    # margin (beyond, all masses are 0, so the result does not depend on the batch)
-    Tk = int(np.ceil(max(np.abs(cal).max(), (np.abs(xo).max() + 1) * q2k) + 3 * sigma + qmax + q2k))
-    F = common.smoothed_cdf(cal, Tk, sigma)
-    L = int(np.ceil(Tk / q2k))
-    xu, cu = _unique_rows(np.clip(xo, -L, L))
-    p0 = np.maximum(_masses(F, (xu - 0.5) * q2k, (xu + 0.5) * q2k, Tk), 1e-6)  # [N, U]
+    L = int(np.abs(xo).max()) + 1
+    xu, cu = _unique_rows(xo)
     cand = np.arange(1, qmax + 1)
     test = cand[~common.divides(cand, q2k)]
+    ends = dq_lower_ends(test, q2k, L) if len(test) else None  # [Q, 2L]
+    j = xu + L - 1
+    p0 = np.empty(xu.shape)
+    p1 = np.empty((n, len(test), xu.shape[1]))
+    for rows in common.window_groups(cal, sigma):
+        F, lo = common.windowed_cdf(cal[rows], sigma)
+        x = xu[rows]
+        p0[rows] = common.cdf_at(F, lo, (2 * x + 1) * q2k) - common.cdf_at(F, lo, (2 * x - 1) * q2k)
+        if len(test):
+            jr = j[rows]
+            p1[rows] = (common.cdf_at(F, lo, ends[:, jr + 1].transpose(1, 0, 2))
+                        - common.cdf_at(F, lo, ends[:, jr].transpose(1, 0, 2)))
+    p0 = np.maximum(p0, 1e-6)  # [N, U]
     ll_single = (cu * np.log(p0)).sum(axis=1)
-    if not len(test):
-        return test, np.ones((n, 0, xu.shape[1])), cu, ll_single
-    cells = dq_cell_index(test, q2k, L, Tk)  # [Q, 2L+2]
-    j = xu + L
-    lo = np.take_along_axis(F, cells[:, j].transpose(1, 0, 2).reshape(n, -1), axis=1)
-    hi = np.take_along_axis(F, cells[:, j + 1].transpose(1, 0, 2).reshape(n, -1), axis=1)
-    p1 = (hi - lo).reshape(n, len(test), -1)  # [N, Q, U]
-    p1 = np.maximum((1 - eps) * p1 + eps * p0[:, None], 1e-6)
-    return test, p1 / p0[:, None], cu, ll_single
+    # p1 <- max((1 - eps) p1 + eps p0, 1e-6) / p0 [N, Q, U], in place
+    p1 *= 1 - eps
+    p1 += eps * p0[:, None]
+    np.maximum(p1, 1e-6, out=p1)
+    p1 /= p0[:, None]
+    return test, p1, cu, ll_single
 
 
 def _em_gains(items, iters: int = ITERS) -> list:
@@ -219,7 +223,7 @@ def aligned_coefficient(xo: np.ndarray, cal: np.ndarray, q2k: int, qmax: int, ep
 
     Vectorized over patches and candidates: p_SQ and p_DQ are only evaluated at the distinct
     observed values of each patch (p_DQ of a bin as one CDF difference, see
-    :func:`dq_cell_index`), and the EM runs on those values weighted by their counts
+    :func:`dq_lower_ends`), and the EM runs on those values weighted by their counts
     (:func:`_em_gain`, :func:`_em_gains`)."""
     test, r, cu, ll_single = _aligned_terms(xo, cal, q2k, qmax, eps, sigma)
     ll = np.full((len(xo), qmax), -np.inf)
@@ -239,27 +243,76 @@ def decide(ll: np.ndarray, ll_single: np.ndarray, q2k: int, qmax: int, tau: floa
     return np.where(gain > tau * nblocks, cand[best], min(max(q2k, 1), qmax)).astype(np.int64)
 
 
+def _gain_bounds(r: np.ndarray, c: np.ndarray, steps: int = BOUND_STEPS) -> tuple[np.ndarray, np.ndarray]:
+    """Cheap bounds on the EM gain of :func:`_em_gain` (``r`` [..., U], ``c`` broadcastable to it),
+    per leading index: (lower, upper). The gain g(alpha) = sum_u c_u log(1 + alpha (r_u - 1))
+    is concave in alpha and EM does not decrease it, so after ``steps`` EM steps from 1/2 at
+    alpha_s, g(alpha_s) bounds the gain after more steps from below and the tangent at alpha_s,
+    g(alpha_s) + max(g'(alpha_s) (1 - alpha_s), -g'(alpha_s) alpha_s), bounds g on [0, 1] from
+    above. Both hold up to floating-point error (~1e-12 nats), far below ``MARGIN``."""
+    d = r - 1.0
+    alpha = np.full(r.shape[:-1] + (1,), 0.5)
+    if steps:
+        wr = r * (c / c.sum(axis=-1, keepdims=True))
+    for _ in range(steps):
+        t = alpha * d
+        t += 1.0
+        np.divide(wr, t, out=t)
+        alpha = alpha * t.sum(axis=-1, keepdims=True)
+    t = alpha * d
+    t += 1.0  # 1 + alpha (r - 1)
+    d /= t
+    d *= c
+    gp = d.sum(axis=-1)  # g'(alpha)
+    np.log(t, out=t)
+    t *= c
+    g = t.sum(axis=-1)
+    a = alpha[..., 0]
+    return g, g + np.maximum(gp * (1.0 - a), -gp * a)
+
+
+def _candidates_to_run(r: np.ndarray, c: np.ndarray, threshold: float) -> np.ndarray:
+    """Mask [N, Q] of the (patch, candidate) pairs whose EM can change the decision: a candidate
+    whose upper bound is below the best lower bound of its patch (minus ``MARGIN``) cannot be
+    the arg max, and when no candidate's upper bound exceeds ``threshold`` - ``MARGIN`` (the
+    ``tau * nblocks`` of :func:`decide`) the answer is the single-compression fallback
+    whatever the gains. :func:`decide` is unchanged by setting the others to -inf."""
+    lb, ub = _gain_bounds(r, c[:, None])
+    run = ub >= lb.max(axis=1, keepdims=True) - MARGIN
+    run &= (ub.max(axis=1) > threshold - MARGIN)[:, None]
+    return run
+
+
 def _aligned_batch(gray: np.ndarray, q2v: np.ndarray, nc: int, chunk: int = CHUNK, eps: float = EPS,
                    sigma: float = SIGMA, iters: int = ITERS, tau: float = TAU) -> np.ndarray:
     """A-DJPG estimates [N, nc]: per chunk, the model terms of every coefficient
-    (:func:`_aligned_terms`), one grouped EM for all of them (:func:`_em_gains`), then
-    :func:`decide` per coefficient."""
+    (:func:`_aligned_terms`), the (patch, candidate) pairs that can decide
+    (:func:`_candidates_to_run`), one grouped EM for those of all coefficients
+    (:func:`_em_gains`; a row's EM does not depend on the other rows), then :func:`decide` per
+    coefficient with the other candidates at -inf: the same estimates as running every EM."""
     qmax = jpeg.q_max(nc)
     out = np.empty((len(gray), nc), dtype=np.int64)
     for sl in common.chunks(len(gray), chunk):
         obs, cal = common.observed_and_calibrated(gray[sl], nc)
-        terms = []
+        nb = obs.shape[1]
+        terms, items = [], []
         for k in range(nc):
             q2k, qm = int(q2v[k]), int(qmax[k])
             xo = np.rint(obs[:, :, k] / q2k).astype(np.int64)
-            terms.append(_aligned_terms(xo, cal[:, :, k], q2k, qm, eps, sigma))
-        gains = _em_gains([(t[1], t[2]) for t in terms if len(t[0])], iters)[::-1]
-        for k, (test, _, _, ll_single) in enumerate(terms):
+            test, r, cu, ll_single = _aligned_terms(xo, cal[:, :, k], q2k, qm, eps, sigma)
+            run = _candidates_to_run(r, cu, tau * nb) if len(test) else np.zeros((len(xo), 0), bool)
+            pi, qi = np.nonzero(run)
+            terms.append((test, ll_single, run))
+            items.append((r[pi, qi][:, None], cu[pi]))  # [M, 1, U], [M, U]
+        gains = _em_gains(items, iters)
+        for k, (test, ll_single, run) in enumerate(terms):
             q2k, qm = int(q2v[k]), int(qmax[k])
+            g = np.full(run.shape, -np.inf)
+            g[run] = gains[k][:, 0]
             ll = np.full((len(ll_single), qm), -np.inf)
             if len(test):
-                ll[:, test - 1] = ll_single[:, None] + gains.pop()
-            out[sl, k] = decide(ll, ll_single, q2k, qm, tau, obs.shape[1])
+                ll[:, test - 1] = ll_single[:, None] + g
+            out[sl, k] = decide(ll, ll_single, q2k, qm, tau, nb)
     return out
 
 

@@ -157,3 +157,59 @@ def smoothed_cdf(cal: np.ndarray, T: int, sigma: float = 1.0) -> np.ndarray:
 def grid_index(t: np.ndarray, T: int) -> np.ndarray:
     """Index into :func:`smoothed_cdf` of half-grid points t (clipped to the grid)."""
     return np.clip(np.rint(2.0 * (np.asarray(t, dtype=np.float64) + T)).astype(np.int64), 0, 4 * T + 1)
+
+
+
+
+def _kernel_radius(sigma: float) -> int:
+    """Half-width in bins of the kernel of :func:`smoothed_cdf` (as ``gaussian_filter1d``)."""
+    return int(3.0 * 2.0 * sigma + 0.5) if sigma > 0 else 0
+
+
+def window_groups(cal: np.ndarray, sigma: float = 1.0, min_width: int = 64) -> list:
+    """Rows of ``cal`` [N, B] grouped by the width of their :func:`windowed_cdf` window rounded
+    up to a power of two (at least ``min_width``): a group's windows fit in one array with
+    little padding, so one row with a wide range does not widen the whole batch."""
+    b = np.rint(2.0 * cal)
+    ext = (b.max(axis=-1) - b.min(axis=-1)).astype(np.int64) + 2 * _kernel_radius(sigma) + 2
+    width = np.maximum(1 << np.ceil(np.log2(np.maximum(ext, 1))).astype(np.int64), min_width)
+    return [np.nonzero(width == w)[0] for w in np.unique(width)]
+
+
+def windowed_cdf(cal: np.ndarray, sigma: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`smoothed_cdf` restricted to the window of each row where the smoothed histogram
+    can be non-zero. ``cal`` [N, B]; returns (F [N, W+1], lo [N]): F[n, i] = P(U < (lo[n] + i) / 2),
+    i = 0..W, with lo[n] the row's smallest sample bin (2 c rounded, as in
+    :func:`smoothed_cdf`) minus the kernel radius and W the widest row window. Below the window
+    the CDF is 0, above it the row's total: see :func:`cdf_at`.
+
+    Same values as :func:`smoothed_cdf` on any grid that holds the samples and the kernel
+    (the blur of a bin and the cumulated sum do not depend on where the window sits; beyond
+    the support the full-grid CDF only adds exact zeros) up to the last bit of the normalising
+    sum, whose pairwise summation order depends on the row length (as it does on the full grid,
+    whose width depends on the batch's largest value). Use :func:`window_groups` to batch rows
+    of similar width."""
+    from scipy.ndimage import gaussian_filter1d
+
+    b = np.rint(2.0 * cal).astype(np.int64)
+    rad = _kernel_radius(sigma)
+    lo = b.min(axis=-1) - rad
+    w = int((b.max(axis=-1) + rad - lo).max()) + 1
+    h = bincount_rows(b - lo[:, None], w)
+    if sigma > 0:
+        h = gaussian_filter1d(h, 2.0 * sigma, axis=-1, mode="constant", truncate=3.0)
+    h /= np.maximum(h.sum(axis=-1, keepdims=True), 1e-12)
+    F = np.zeros(h.shape[:-1] + (w + 1,))
+    np.cumsum(h, axis=-1, out=F[..., 1:])
+    return F, lo
+
+
+def cdf_at(F: np.ndarray, lo: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """Values of a :func:`windowed_cdf` (F [N, W+1], lo [N]) at the integer half-grid indices
+    ``a`` [N, ...] (the points a / 2): 0 below the window, the row's total above it."""
+    n, m = F.shape
+    shape = (n,) + (1,) * (a.ndim - 1)
+    i = a - lo.reshape(shape)
+    np.clip(i, 0, m - 1, out=i)
+    i += (np.arange(n, dtype=np.int64) * m).reshape(shape)
+    return np.ascontiguousarray(F).ravel()[i]
