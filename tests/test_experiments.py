@@ -154,7 +154,9 @@ def test_notebooks_run_on_their_smoke_defaults(tmp_path):
             "parameters" in c.metadata.get("tags", []) for c in nb.cells)
     res = tmp_path / "results" / "smoke"
     summary = pd.read_csv(res / "tables" / "tables1-4-summary.csv")
-    assert len(summary) == 8 and summary["AvgAcc"].between(0, 1).all() and (summary["AvgMSE"] >= 0).all()
+    assert len(summary) == 12 and summary["AvgAcc"].between(0, 1).all() and (summary["AvgMSE"] >= 0).all()
+    assert set(summary[summary["test"] == "aligned"]["method"]) == {"proposed", "[10]", "[7]", "[5]"}
+    assert set(summary[summary["test"] != "aligned"]["method"]) == {"proposed", "[10]"}
     prov = json.loads((res / "tables" / "tables1-4-summary.csv.provenance.json").read_text())
     assert prov["profile"] == "smoke" and prov["seed"] == 0
     from qpaper.sources import sha256_file
