@@ -14,7 +14,7 @@ import numpy as np
 from qpaper import jpeg
 from qpaper.baselines import bianchi, galvan
 from qpaper.provenance import hardware, record, write_sidecar
-from qpaper.sources import read_image, skimage_dir
+from qpaper.sources import atomic_write_bytes, read_image, skimage_dir
 
 OUT = Path(__file__).resolve().parents[1] / "results" / "benchmarks" / "baselines.txt"
 
@@ -58,9 +58,7 @@ def main():
     print(text, end="")
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + f".tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, out)
+    atomic_write_bytes(out, text.encode())
     write_sidecar(out, record("bench", 0, t0, command="python " + " ".join(sys.argv), n=len(p), qf1=a.qf1, qf2=a.qf2))
 
 

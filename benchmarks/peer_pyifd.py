@@ -35,7 +35,7 @@ import numpy as np
 from qpaper import jpeg
 from qpaper.baselines import bianchi, galvan
 from qpaper.provenance import record, write_sidecar
-from qpaper.sources import read_image, skimage_dir
+from qpaper.sources import atomic_write_bytes, read_image, skimage_dir
 
 CODE = """
 import json, sys
@@ -115,9 +115,7 @@ def main():
     print(text, end="")
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + f".tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, out)
+    atomic_write_bytes(out, text.encode())
     write_sidecar(out, record("peer", 0, t0, command="python " + " ".join(sys.argv), pyifd_venv=a.venv,
                               pairs=[list(p) for p in pairs], images=list(names), size=a.size))
 
