@@ -23,7 +23,6 @@ Usage: python benchmarks/peer_pyifd.py [--venv /tmp/pyifd-venv] [--size 256]
 Writes results/benchmarks/peer_pyifd.txt (+ provenance sidecar)."""
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
