@@ -153,18 +153,13 @@ def cmd_localize(a):
 
     import numpy as np
 
-    from . import estimate, jpeg, localize, registry
+    from . import estimate, localize, registry
     from .sources import atomic_write_bytes
     import_backend_quietly()
     img = estimate.read_jpeg(a.file, a.max_megapixels or None)
     if a.stride < 1:
         raise ValueError("--stride must be at least 1")
-    if a.model:
-        model, name = registry.load(a.model), str(a.model)
-    else:
-        qf2, _ = jpeg.nearest_standard_qf(img["q2"])
-        entry, _ = registry.choose(qf2)
-        model, name = registry.load(entry), f"{entry['profile']}/{entry['name']}"
+    model, name, _, _ = registry.model_for(img["q2"], a.model)
     bad = [k for k in a.coefficients if not 1 <= k <= 15]
     if bad:
         raise ValueError(f"--coefficients must be in 1..15, got {bad}")

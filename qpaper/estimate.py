@@ -84,13 +84,11 @@ def read_jpeg(path, max_megapixels: float | None = 120.0) -> dict:
     if max_megapixels and h * w > max_megapixels * 1e6:
         raise InputError(f"{p}: {w}x{h} is {h * w / 1e6:.0f} megapixels, above the limit of {max_megapixels:g} "
                          "(raise it with --max-megapixels)")
+    import cv2
     with quiet_stderr():
-        buf = np.frombuffer(data, dtype=np.uint8)
-        import cv2
-        arr = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+        arr = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
     if arr is None or arr.shape[:2] != (h, w):
         raise InputError(f"{p}: corrupt JPEG (cannot decode)")
-    import cv2
     return {"rgb": cv2.cvtColor(arr, cv2.COLOR_BGR2RGB), "q2": q2, "progressive": info["progressive"],
             "size": (h, w)}
 
@@ -212,14 +210,12 @@ def run(path, model: str | None = None, method: str = "cnn", window=None, max_wi
     bar = tqdm(total=len(origins), unit="window", desc="estimating", disable=not progress or len(origins) < 64)
     if method == "cnn":
         from . import registry
-        if model:
-            m, out["model"] = registry.load(model), str(model)
-        else:
-            entry, gap = registry.choose(qf2)
-            m, out["model"], out["model_qf2"] = registry.load(entry), f"{entry['profile']}/{entry['name']}", entry["qf2"]
-            if gap > 2:
-                warnings.append(f"no model for QF2 {qf2}: using the QF2-{entry['qf2']} model (gap {gap}; the paper "
-                                "finds a gap of 2 costs little, larger ones more)")
+        m, out["model"], trained, gap = registry.model_for(q2, model)
+        if trained is not None:
+            out["model_qf2"] = trained
+        if gap > 2:
+            warnings.append(f"no model for QF2 {qf2}: using the QF2-{trained} model (gap {gap}; the paper "
+                            "finds a gap of 2 costs little, larger ones more)")
         q1, conf = estimate_cnn(m, img["rgb"], origins, nc, bar.update)
     elif method in ("galvan", "bianchi"):
         q1, conf = estimate_baseline(method, img["rgb"], origins, q2, nc, bar.update)

@@ -84,3 +84,13 @@ def load(entry_or_path):
             raise RegistryError(f"model {f} does not match the sha256 of its manifest; refusing to load it")
         return load_model(f)
     return load_model(entry_or_path)
+
+
+def model_for(q2, path=None) -> tuple:
+    """The model for a file whose last table is ``q2``: ``path`` when given, else the registered
+    proposed estimator for the nearest QF2. Returns (model, name, trained QF2 or None, QF2 gap)."""
+    from .jpeg import nearest_standard_qf
+    if path:
+        return load(path), str(path), None, 0
+    entry, gap = choose(nearest_standard_qf(q2)[0])
+    return load(entry), f"{entry['profile']}/{entry['name']}", entry["qf2"], gap
