@@ -70,6 +70,34 @@ rs.save_figure(fig, profile, "01-dct-histograms", rs.record(profile, seed, start
                qf1=qf1, qf2=qf2, coefficient=k, shift=[3, 5]))
 
 # %% [markdown]
+# ## Where the first grid is
+#
+# The comb of the non-aligned case is not gone: it sits on the first compression's grid, shifted
+# from the last one. The CPU-efficient backbone of the `mini` profile (`qpaper/dctfeatures.py`)
+# computes the block DCT at all 64 grid phases (dy, dx) and, for every coefficient and candidate
+# step q, the *comb strength* (the mean of cos(2 pi v / q) over the blocks: near 1 when the values
+# are multiples of q). Below, for QF1 60, a crop by (3, 5) and QF2 90, the strength at q1 and at
+# q2 per phase, averaged over coefficients 5-14 and over the image: the first grid lights up at
+# phase ((-3) mod 8, (-5) mod 8) = (5, 3), the last grid at (0, 0). The network learns to read
+# these maps for every window; a pixel CNN must discover the 8x8 grid by itself, which two CPU
+# cores cannot afford.
+
+# %%
+pc = explain.phase_comb(gray, qf1=60, qf2=qf2, shift=(3, 5))
+fig, axes = plt.subplots(1, 2, figsize=(8, 3.4))
+for ax, name in zip(axes, ("q1", "q2")):
+    h = ax.imshow(pc[name], cmap="magma")
+    fig.colorbar(h, ax=ax, fraction=0.046)
+    ax.set_title(f"comb strength at {name}", fontsize=10)
+    ax.set_xlabel("phase dx")
+    ax.set_ylabel("phase dy")
+fig.tight_layout()
+rs.save_figure(fig, profile, "01-phase-comb", rs.record(profile, seed, started, image=photo.path, qf1=60, qf2=qf2,
+                                                        shift=[3, 5]))
+brightest = np.unravel_index(pc["q1"].argmax(), (8, 8))
+print("brightest phase for q1:", tuple(int(v) for v in brightest), "| first grid:", pc["first_grid_phase"])
+
+# %% [markdown]
 # ## The tables behind the steps
 #
 # Q1 and Q2 are the standard IJG tables scaled by the quality factor. The paper estimates the

@@ -25,7 +25,13 @@
 # - Figure 5: aligned, QF1 < QF2 against QF1 >= QF2. When QF1 >= QF2 the first steps are
 #   smaller than the second ones and the second quantization erases much of their trace.
 #
-# The aligned tables and figures add the two model-based estimators the paper compares with:
+# Every table has a row, and every figure a dashed line, for the **constant prior**: the
+# per-coefficient median of the training labels, the best answer that ignores the image. A
+# method that does not beat it has learned nothing.
+#
+# The random-shift tables add [5] with its own estimate of the grid shift (Bianchi and Piva's
+# non-aligned model, the one model-based method here that works without an aligned grid). The
+# aligned tables and figures add the two model-based estimators the paper compares with:
 # [7] Galvan et al. (2014), which simulates the double quantization of calibrated DCT
 # coefficients for every candidate q1 and keeps the histogram that fits best, and [5] Bianchi
 # and Piva (2012), which fits a mixture of double- and single-quantization models by EM
@@ -38,6 +44,7 @@ seed = 0
 
 # %%
 import matplotlib.pyplot as plt
+from IPython.display import Markdown
 
 from qpaper import experiments as ex
 from qpaper import results as rs
@@ -49,16 +56,19 @@ ex.train_models(profile, seed, names=[f"qf2-{q}-{m}" for q in (90, 80) for m in 
 
 
 def tidies(qf2, dataset, baselines=False):
+    """Aligned sets: [7] and [5] on the known grid; random-shift sets: [5] with its grid estimated."""
     out = {rs.method_of(f"qf2-{qf2}-{m}"): rs.evaluation(profile, f"qf2-{qf2}-{m}", dataset)
            for m in ("class-Lr", "regression")}
-    for b in rs.BASELINES if baselines else ():
+    for b in rs.BASELINES if baselines else rs.GRID_BASELINES:
         out[rs.method_of(b)] = rs.evaluation(profile, b, dataset)
+    out[rs.method_of(rs.prior(qf2))] = rs.evaluation(profile, rs.prior(qf2), dataset)
     return out
 
 
 def prov(qf2, dataset, baselines=False):
     return rs.provenance(profile, seed, started, datasets=[dataset],
-                         models=[f"qf2-{qf2}-class-Lr", f"qf2-{qf2}-regression", *(rs.BASELINES if baselines else ())],
+                         models=[f"qf2-{qf2}-class-Lr", f"qf2-{qf2}-regression",
+                                 *(rs.BASELINES if baselines else rs.GRID_BASELINES), rs.prior(qf2)],
                          variant="rgb input (the paper); loss Lr with c=0.8, abs distance")
 
 
@@ -73,6 +83,9 @@ table1 = rs.compare_per_qf1(t90)
 rs.save_table(table1, profile, "table1-qf2-90", prov(90, "qf2-90-test"))
 table1
 
+# %%
+Markdown(rs.describe(t90))
+
 # %% [markdown]
 # **Table 2**: aligned double compression.
 
@@ -81,6 +94,9 @@ a90 = tidies(90, "qf2-90-test-aligned", baselines=True)
 table2 = rs.compare_per_qf1(a90)
 rs.save_table(table2, profile, "table2-qf2-90-aligned", prov(90, "qf2-90-test-aligned", True))
 table2
+
+# %%
+Markdown(rs.describe(a90))
 
 # %% [markdown]
 # **Figures 3 and 4**: each coefficient, non-aligned patches (the misaligned ones of the random
@@ -122,10 +138,16 @@ rs.save_table(table3, profile, "table3-qf2-80", prov(80, "qf2-80-test"))
 table3
 
 # %%
+Markdown(rs.describe(t80))
+
+# %%
 a80 = tidies(80, "qf2-80-test-aligned", baselines=True)
 table4 = rs.compare_per_qf1(a80)
 rs.save_table(table4, profile, "table4-qf2-80-aligned", prov(80, "qf2-80-test-aligned", True))
 table4
+
+# %%
+Markdown(rs.describe(a80))
 
 # %%
 for fig_no, tid, aligned, what, ds in ((6, t80, False, "non-aligned", "qf2-80-test"),
@@ -152,5 +174,5 @@ for table_no, qf2, tid, what in ((1, 90, t90, "random shift (aligned 1/64)"), (2
 summary = rs.pd.DataFrame(rows)
 rs.save_table(summary, profile, "tables1-4-summary", rs.provenance(
     profile, seed, started, models=[f"qf2-{q}-{m}" for q in (90, 80) for m in ("class-Lr", "regression")]
-    + list(rs.BASELINES), datasets=names))
+    + list(rs.BASELINES + rs.GRID_BASELINES) + [rs.prior(90), rs.prior(80)], datasets=names))
 summary

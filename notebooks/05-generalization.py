@@ -39,11 +39,12 @@ from qpaper.profiles import get_profile
 
 started = rs.now()
 models = {"proposed": "qf2-90-class-Lr", "[10]": "qf2-90-regression"}
+prior = {rs.method_of(rs.prior(90)): rs.prior(90)}  # the QF2-90 models' constant prior
 tests = {"matched (QF2 90, same source)": ("qf2-90-test", None),
          "QF2 mismatch (model QF2 90, test QF2 92)": ("qf2-92-test", 8),
          "dataset mismatch, QF2 90": ("qf2-90-mismatch", 9),
          "resolution mismatch (half size), QF2 90": ("qf2-90-halfres", 10)}
-ex.build_datasets(profile, seed, names=[d for d, _ in tests.values()])
+ex.build_datasets(profile, seed, names=[d for d, _ in tests.values()] + ["qf2-90-train"])
 ex.train_models(profile, seed, names=list(models.values()))
 p = get_profile(profile)
 print("train source:", p["train"], "| second source:", p["mismatch"])
@@ -51,7 +52,7 @@ print("train source:", p["train"], "| second source:", p["mismatch"])
 # %%
 rows, curves = [], {}
 for experiment, (dataset, fig_no) in tests.items():
-    tid = {label: rs.evaluation(profile, m, dataset) for label, m in models.items()}
+    tid = {label: rs.evaluation(profile, m, dataset) for label, m in {**models, **prior}.items()}
     curves[experiment] = tid
     for label, t in tid.items():
         acc, mse = rs.averages(t)
@@ -61,7 +62,7 @@ for experiment, (dataset, fig_no) in tests.items():
         fig = rs.plot_per_coefficient({label: rs.per_coefficient(t) for label, t in tid.items()},
                                       f"Figure {fig_no}: {experiment} ({profile})")
         rs.save_figure(fig, profile, f"figure{fig_no}-{dataset}", rs.provenance(
-            profile, seed, started, models=list(models.values()), datasets=[dataset]))
+            profile, seed, started, models=[*models.values(), *prior.values()], datasets=[dataset]))
         plt.show()
 
 # %% [markdown]
@@ -70,7 +71,7 @@ for experiment, (dataset, fig_no) in tests.items():
 # estimator, 0.331/15.8 for [7] and 0.397/35.5 for [5].
 
 # %%
-aligned = {**models, "[7]": "galvan", "[5]": "bianchi"}
+aligned = {**models, "[7]": "galvan", "[5]": "bianchi", **prior}
 ex.build_datasets(profile, seed, names=["qf2-92-test-aligned"])
 for label, m in aligned.items():
     acc, mse = rs.averages(rs.evaluation(profile, m, "qf2-92-test-aligned"))

@@ -37,7 +37,7 @@ from qpaper import results as rs
 started = rs.now()
 models = {"proposed": "qf2-90-class-Lr", "[10]": "qf2-90-regression"}
 datasets = {"non-aligned": "qf2-90-photoshop", "aligned": "qf2-90-photoshop-aligned"}
-ex.build_datasets(profile, seed, names=list(datasets.values()))
+ex.build_datasets(profile, seed, names=list(datasets.values()) + ["qf2-90-train"])
 ex.train_models(profile, seed, names=list(models.values()))
 for q in (8, 9, 10, 12):
     t = jpeg.zigzag(jpeg.photoshop_table(q))[:15]
@@ -55,14 +55,15 @@ for q in (8, 9, 10, 12):
 # %%
 rows = []
 for what, ds in datasets.items():
-    methods = {**models, "[7]": "galvan", "[5]": "bianchi"} if what == "aligned" else models
+    methods = {**models, "[7]": "galvan", "[5]": "bianchi"} if what == "aligned" else dict(models)
+    methods[rs.method_of(rs.prior(90))] = rs.prior(90)
     for label, m in methods.items():
         t = rs.evaluation(profile, m, ds)
         p = rs.per_qf1(t, aligned=(what == "aligned"))
         rows += [{"first compression": what, "method": label, "ps_quality": r.qf1, "AvgAcc": round(r.AvgAcc, 4),
                   "AvgMSE": round(r.AvgMSE, 4), "patches": int(r.patches)} for r in p.itertuples()]
 ps = pd.DataFrame(rows)
-prov = rs.provenance(profile, seed, started, models=[*models.values(), "galvan", "bianchi"],
+prov = rs.provenance(profile, seed, started, models=[*models.values(), "galvan", "bianchi", rs.prior(90)],
                      datasets=list(datasets.values()))
 rs.save_table(ps, profile, "figure11-photoshop", prov)
 fig, axes = plt.subplots(2, 2, figsize=(10, 6), sharex=True)
@@ -70,8 +71,9 @@ for col, what in enumerate(("aligned", "non-aligned")):
     for label in ps[ps["first compression"] == what]["method"].unique():
         s = ps[(ps["first compression"] == what) & (ps["method"] == label)]
         x = np.arange(len(s))
-        axes[0, col].plot(x, s["AvgAcc"], marker="o", label=label)
-        axes[1, col].plot(x, s["AvgMSE"], marker="o", label=label)
+        style = dict(ls="--", color="0.45") if label.startswith("constant prior") else dict(marker="o")
+        axes[0, col].plot(x, s["AvgAcc"], label=label, **style)
+        axes[1, col].plot(x, s["AvgMSE"], label=label, **style)
         axes[1, col].set_xticks(x, [q.upper() for q in s["ps_quality"]])
     axes[0, col].set_title(f"Figure 11: Photoshop Q1, QF2 90, {what} ({profile})", fontsize=9)
     axes[0, col].set_ylim(0, 1.02)

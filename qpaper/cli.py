@@ -104,7 +104,8 @@ def default_dataset(profile: str, split: str, qf2: int, seed: int, workers=None,
 def cmd_train(a):
     from . import train
     data = a.data or default_dataset(a.profile, "train", a.qf2, a.seed, quiet=a.quiet)
-    over = {k: getattr(a, k) for k in ("depth", "growth", "batch", "lr", "epochs")}
+    over = {k: getattr(a, k) for k in ("arch", "depth", "growth", "width", "hidden", "phases", "nf", "batch", "lr",
+                                       "schedule", "epochs", "epoch_patches")}
     train.train(data, a.out, profile=a.profile, head=a.head, loss=a.loss, seed=a.seed, distance=a.distance,
                 regression_loss=a.regression_loss, resume=a.resume, max_minutes=a.max_minutes, devices=a.devices,
                 verbose=2 if a.quiet else 1, **over)
@@ -163,10 +164,10 @@ def cmd_localize(a):
     bad = [k for k in a.coefficients if not 1 <= k <= 15]
     if bad:
         raise ValueError(f"--coefficients must be in 1..15, got {bad}")
-    if a.dense:  # every stride-1 window from shared features, then the stride's positions
-        qm = localize.dense_qmap(model, img["rgb"], progress=not a.quiet)[::a.stride, ::a.stride]
-    else:
-        qm, _ = localize.qmap(model, img["rgb"], a.stride, progress=not a.quiet)
+    path = "dense" if a.dense else a.path
+    if path == "auto":
+        path = "dense" if localize.is_dct(model) else "exact"
+    qm, _ = localize.qmap(model, img["rgb"], a.stride, progress=not a.quiet, path=path)
     res = localize.cluster(qm, seed=a.seed)
     from pathlib import Path
     out = Path(a.out)
@@ -181,7 +182,7 @@ def cmd_localize(a):
                                                                                             a.stride)))
     atomic_write_bytes(out / "mask.png", localize.colour_png(localize.to_pixels(res["labels"], size, a.stride),
                                                              cmap="tab10", vmin=0, vmax=9))
-    summary = {"file": str(a.file), "model": name, "stride": a.stride, "path": "dense" if a.dense else "exact",
+    summary = {"file": str(a.file), "model": name, "stride": a.stride, "path": path,
                "map_shape": list(qm.shape),
                "clusters": res["k"], "silhouette": res["silhouette"],
                "tampered_share": round(float(res["mask"].mean()), 4),
@@ -285,8 +286,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--resume", action="store_true", help="continue a killed or time-limited run")
     s.add_argument("--max-minutes", type=float, help="stop after this many minutes (resume later)")
     s.add_argument("--devices", type=int, default=1, help="data-parallel over N devices (CPU: logical devices)")
-    for k, t in (("depth", int), ("growth", int), ("batch", int), ("lr", float), ("epochs", int)):
-        s.add_argument(f"--{k}", type=t, help=f"override the profile's {k}")
+    s.add_argument("--arch", choices=["densenet", "dct"], help="override the profile's backbone: densenet (the "
+                   "paper's, on pixels) or dct (ours: block-DCT comb strengths at all 64 grid phases)")
+    s.add_argument("--phases", choices=["all", "grid"], help="dct: all 64 grid phases (default) or only the grid "
+                   "of the last compression")
+    s.add_argument("--schedule", choices=["constant", "cosine"], help="override the profile's learning-rate "
+                   "schedule (cosine: warm-up, then cosine decay)")
+    for k, t in (("depth", int), ("growth", int), ("width", int), ("hidden", int), ("nf", int), ("batch", int),
+                 ("lr", float),
+                 ("epochs", int), ("epoch-patches", int)):
+        s.add_argument(f"--{k}", type=t, help=f"override the profile's {k.replace('-', '_')}")
     s.add_argument("--quiet", action="store_true", help="one line per epoch instead of a progress bar")
     s.set_defaults(func=cmd_train)
 
@@ -323,8 +332,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help="folder for qm.npy, map-kNN.png, mask.png, summary.json")
     s.add_argument("--model", help=".keras model (default: the registered model for the file's QF2)")
     s.add_argument("--coefficients", type=int, nargs="+", default=[1, 6, 14], help="maps to draw (1..15)")
-    s.add_argument("--dense", action="store_true", help="shared features with dilated pooling (fast; differs from "
-                   "the exact per-window pass near window borders, see make bench)")
+    s.add_argument("--path", default="auto", choices=["auto", "dense", "exact"],
+                   help="exact: one forward pass per window; dense: shared features (for the dct backbone the same "
+                   "numbers; for the DenseNet dilated pooling, which differs near window borders, see make bench); "
+                   "auto (default): dense for dct models, exact for DenseNet ones")
+    s.add_argument("--dense", action="store_true", help="the same as --path dense")
     s.add_argument("--max-megapixels", type=float, default=120.0)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--quiet", action="store_true")

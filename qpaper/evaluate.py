@@ -99,13 +99,16 @@ def predict_q1_baseline(method: str, shards: dict, qf2: int, aligned: bool | Non
 
 
 def evaluate(model, data_dir, batch: int = 256, progress: bool = True, aligned: bool | None = True):
-    """(tidy table, summary, count of true values above q_max) of a model (a Keras model, or the
-    name of a model-based method: ``galvan``, ``bianchi``; ``aligned`` is passed to it) on a
+    """(tidy table, summary, count of true values above q_max) of a model (a Keras model, the
+    name of a model-based method: ``galvan``, ``bianchi``, with ``aligned`` passed to it, or a
+    constant estimate: an array of nc values) on a
     built dataset. The truth is the real Q1 (not clipped): a class head cannot reach values
     above q_max, and that counts as an error."""
     d = djpeg.open_dataset(data_dir, verify=False)
     m = d["manifest"]
-    if isinstance(model, str):
+    if isinstance(model, np.ndarray):  # a constant estimate for every patch (the prior)
+        q_hat = np.repeat(model[None].astype(np.int64), sum(len(a) for a in d["x"]), axis=0)
+    elif isinstance(model, str):
         q_hat = predict_q1_baseline(model, d, int(m["spec"]["qf2"]), aligned, progress=progress)
     else:
         q_hat = predict_q1(model, d, batch, progress)

@@ -13,14 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import jpeg
-
-
-def dct_matrix(n: int = 8) -> np.ndarray:
-    """The orthonormal DCT-II matrix used by JPEG (``D @ block @ D.T``)."""
-    k = np.arange(n)[:, None]
-    d = np.cos(np.pi * (2 * np.arange(n)[None] + 1) * k / (2 * n)) * np.sqrt(2 / n)
-    d[0] /= np.sqrt(2)
-    return d
+from .jpeg import dct_matrix
 
 
 def block_dct(gray: np.ndarray) -> np.ndarray:
@@ -61,4 +54,23 @@ def comb_demo(gray: np.ndarray, qf1: int = 70, qf2: int = 90, k: int = 2, shift=
     out = {"q1": q1, "q2": q2, "k": k}
     for name, (a, s) in {"single": (None, (0, 0)), "aligned": (qf1, (0, 0)), "non-aligned": (qf1, shift)}.items():
         out[name] = coefficient_histogram(compress_gray(gray, a, qf2, s), k, q2)
+    return out
+
+
+def phase_comb(gray: np.ndarray, qf1: int = 60, qf2: int = 90, shift=(3, 5), coefficients=range(5, 15)) -> dict:
+    """What the block-DCT backbone (:mod:`qpaper.dctfeatures`) sees of a double JPEG: for each of
+    the 64 grid phases (dy, dx), the comb strength at q1 and at q2, averaged over the listed
+    zig-zag coefficients and over every position of that phase in the image. The first grid
+    lights up at phase ((-r) % 8, (-c) % 8), the last one at (0, 0)."""
+    from .dctfeatures import dense_comb
+    img = compress_gray(gray, qf1, qf2, shift)
+    f = dense_comb(img.astype(np.float32))
+    start = np.concatenate([[0], np.cumsum(jpeg.q_max())])
+    out = {"shift": tuple(shift), "first_grid_phase": ((-shift[0]) % 8, (-shift[1]) % 8)}
+    for name, qf in (("q1", qf1), ("q2", qf2)):
+        q = jpeg.zigzag(jpeg.standard_table(qf))[:15]
+        cols = [start[k] + q[k] - 1 for k in coefficients]
+        v = f[..., cols].mean(-1)
+        h, w = v.shape[0] // 8 * 8, v.shape[1] // 8 * 8
+        out[name] = v[:h, :w].reshape(h // 8, 8, w // 8, 8).mean(axis=(0, 2))
     return out

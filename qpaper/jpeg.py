@@ -99,6 +99,15 @@ def standard_table(qf: int, chroma: bool = False) -> np.ndarray:
     return np.clip(table, 1, 255).astype(np.uint16)
 
 
+def dct_matrix(n: int = 8) -> np.ndarray:
+    """The orthonormal DCT-II matrix of JPEG's forward transform (``D @ block @ D.T``, ITU-T T.81
+    A.3.3): row u is the basis vector of frequency u."""
+    k = np.arange(n)[:, None]
+    d = np.cos(np.pi * (2 * np.arange(n)[None] + 1) * k / (2 * n)) * np.sqrt(2 / n)
+    d[0] /= np.sqrt(2)
+    return d
+
+
 def zigzag(table: np.ndarray) -> np.ndarray:
     """8x8 natural-order table -> 64-vector in zig-zag order."""
     return np.asarray(table).reshape(64)[ZIGZAG]

@@ -31,14 +31,26 @@ class Splice:
     shift: tuple  # grid shift (r, c) of the final compression relative to the background's first
 
 
+TEXTURE_MIN = 6.0  # grey levels: the least texture of a donor rectangle a forger would paste
+
+
+def texture(rgb: np.ndarray) -> float:
+    """Mean over the 8x8 blocks of a region of the standard deviation of their luminance: about
+    0 on a flat area (whose DCT has no AC value, so no trace of any Q1), 10-30 on textured ones."""
+    y = rgb.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+    h, w = y.shape[0] // 8 * 8, y.shape[1] // 8 * 8
+    return float(y[:h, :w].reshape(h // 8, 8, w // 8, 8).std(axis=(1, 3)).mean())
+
+
 def make_splice(background: np.ndarray, donors: list, qf1_bg: int, qf1_donors: list, qf2: int = 90,
-                seed: int = 0, region: float = 0.22) -> Splice:
+                seed: int = 0, region: float = 0.22, texture_min: float = TEXTURE_MIN) -> Splice:
     """A forgery in the paper's scenario (Section 5.3, Figure 12): the background compressed at
     ``qf1_bg``; from each donor (compressed at its QF1, or never compressed when None: footnote
     3) a rectangle of about ``region`` of the image side, cut at a position that is not on its
-    8x8 grid, pasted at a position that is not on the background's grid; the composite cropped
-    by a misaligned (r, c) and compressed at ``qf2``. Regions do not overlap. Deterministic in
-    ``seed``."""
+    8x8 grid and where the donor has at least ``texture_min`` of :func:`texture` (the first of
+    up to 100 seeded positions that has it, else the most textured of them), pasted at a
+    position that is not on the background's grid; the composite cropped by a misaligned (r, c)
+    and compressed at ``qf2``. Regions do not overlap. Deterministic in ``seed``."""
     if len(donors) != len(qf1_donors) or not donors:
         raise ValueError("one QF1 (or None) per donor")
     rng = np.random.default_rng([seed, 0x5B11CE])
@@ -57,8 +69,16 @@ def make_splice(background: np.ndarray, donors: list, qf1_bg: int, qf1_donors: l
                 break
         else:
             raise ValueError("image too small for the splice regions")
-        dy = int(rng.integers(1, d.shape[0] - h)) | 1  # an odd offset: off the donor's grid
-        dx = int(rng.integers(1, d.shape[1] - w)) | 1
+        best = (-1.0, 1, 1)
+        for _ in range(100):
+            dy = int(rng.integers(1, d.shape[0] - h)) | 1  # an odd offset: off the donor's grid
+            dx = int(rng.integers(1, d.shape[1] - w)) | 1
+            t = texture(d[dy:dy + h, dx:dx + w])
+            if t > best[0]:
+                best = (t, dy, dx)
+            if t >= texture_min:
+                break
+        _, dy, dx = best
         bg[y:y + h, x:x + w] = d[dy:dy + h, dx:dx + w]
         mask[y:y + h, x:x + w] = k
         placed.append((y, x, h, w))
@@ -69,14 +89,21 @@ def make_splice(background: np.ndarray, donors: list, qf1_bg: int, qf1_donors: l
 
 
 # The splices of notebook 7: the paper's two examples of Figure 12 (QF2 90, background QF1 75,
-# donors at 95 and 85, or at 65 and 95) and footnote 3's single-compressed donor.
+# donors at 95 and 85, or at 65 and 95) and footnote 3's single-compressed donor, with donor
+# rectangles from textured regions; and the first example with flat donors, as printed in the
+# paper (a uniform grey and a uniform light-blue square): flat content has no AC coefficient, so
+# no trace of any Q1 survives in it and no estimator can see it (where the method is blind).
 SPLICE_CASES = (("Figure 12, first example", 75, (95, 85)), ("Figure 12, second example", 75, (65, 95)),
                 ("single-compressed donor (footnote 3)", 75, (None,)))
+FLAT_CASE = ("flat donors (Figure 12, first example as printed)", 75, (95, 85))
+FLAT_COLOURS = ((128, 128, 128), (173, 216, 230))  # grey, light blue
 
 
 def splice_set(profile: str, seed: int = 0, per_case: int = 2, side: int | None = None) -> list[dict]:
     """Splices built from the test images of ``profile`` (never from training images): for each
-    case of :data:`SPLICE_CASES`, ``per_case`` splices with seeded images, crops and regions."""
+    case of :data:`SPLICE_CASES`, ``per_case`` splices with seeded images, crops and regions
+    (donor rectangles from textured regions), then one splice of :data:`FLAT_CASE` (``"flat":
+    True``: uniform donors of :data:`FLAT_COLOURS`)."""
     from .profiles import get_profile
     from .sources import get_source, load_image, split_records
     p = get_profile(profile)
@@ -86,8 +113,9 @@ def splice_set(profile: str, seed: int = 0, per_case: int = 2, side: int | None 
     side = side or min(512, min(min(i.shape[:2]) for i in imgs) // 16 * 16)
     rng = np.random.default_rng([seed, 0x10CA1])
     out = []
-    for case, (name, bg_q, donor_q) in enumerate(SPLICE_CASES):
-        for j in range(per_case):
+    for name, bg_q, donor_q in (*SPLICE_CASES, FLAT_CASE):
+        flat = (name, bg_q, donor_q) == FLAT_CASE
+        for j in range(per_case if not flat else 1):
             n = 1 + len(donor_q)  # distinct images where there are enough (smoke has 2)
             pick = rng.permutation(len(imgs))[:n] if len(imgs) >= n else rng.choice(len(imgs), n)
 
@@ -95,10 +123,13 @@ def splice_set(profile: str, seed: int = 0, per_case: int = 2, side: int | None 
                 im = imgs[i]
                 y, x = rng.integers(0, im.shape[0] - side + 1), rng.integers(0, im.shape[1] - side + 1)
                 return np.ascontiguousarray(im[y:y + side, x:x + side])
-            s = make_splice(crop(pick[0]), [crop(i) for i in pick[1:]], bg_q, list(donor_q), 90,
-                            seed=int(rng.integers(2**31)))
-            out.append({"case": name, "index": j, "splice": s,
-                        "images": [recs[i].path.split("/")[-1] for i in pick]})
+            bg = crop(pick[0])
+            donors = [np.full((side, side, 3), c, np.uint8) for c in FLAT_COLOURS] if flat else \
+                [crop(i) for i in pick[1:]]
+            s = make_splice(bg, donors, bg_q, list(donor_q), 90, seed=int(rng.integers(2**31)),
+                            texture_min=0.0 if flat else TEXTURE_MIN)
+            out.append({"case": name, "index": j, "splice": s, "flat": flat,
+                        "images": [recs[i].path.split("/")[-1] for i in (pick[:1] if flat else pick)]})
     return out
 
 
@@ -111,10 +142,26 @@ def window_grid(size, stride: int) -> tuple[np.ndarray, np.ndarray]:
     return np.arange(0, h - PATCH + 1, stride), np.arange(0, w - PATCH + 1, stride)
 
 
-def qmap(model, rgb: np.ndarray, stride: int = 8, batch: int = 256, nc: int = NC, progress: bool = True):
-    """QM (H', W', nc) int16: the estimate of every window at ``stride`` (the exact path: one
-    forward pass per window, batched), and the class head's mean top probability per position
-    (float32 [H', W'], NaN for a regression head)."""
+PATHS = ("auto", "dense", "exact")
+
+
+def qmap(model, rgb: np.ndarray, stride: int = 8, batch: int = 256, nc: int = NC, progress: bool = True,
+         path: str = "exact"):
+    """QM (H', W', nc) int16: the estimate of every window at ``stride``, and the class head's
+    mean top probability per position (float32 [H', W'], NaN for a regression head or the
+    DenseNet's dense path). ``path``: ``exact`` (one forward pass per window, batched),
+    ``dense`` (shared features: :func:`dct_qmap` for the ``dct`` backbone, the dilated
+    :func:`dense_qmap` for the DenseNet), ``auto`` (dense for ``dct``, exact for the DenseNet:
+    see ``make bench``'s localization benchmark for their agreement)."""
+    if path not in PATHS:
+        raise ValueError(f"path must be one of {PATHS}")
+    if path == "auto":
+        path = "dense" if is_dct(model) else "exact"
+    if path == "dense":
+        if is_dct(model):
+            return dct_qmap(model, rgb, stride, nc=nc, progress=progress)
+        qm = dense_qmap(model, rgb, nc=nc, progress=progress)[::stride, ::stride]
+        return qm, np.full(qm.shape[:2], np.nan, np.float32)
     from tqdm import tqdm
 
     from .evaluate import head_of
@@ -135,6 +182,65 @@ def qmap(model, rgb: np.ndarray, stride: int = 8, batch: int = 256, nc: int = NC
                 conf[a:a + len(o)] = np.mean([pred[:, s:e].max(1) for s, e in blocks(q_max(nc))], axis=0)
             bar.update(len(o))
     return qm.reshape(len(ys), len(xs), nc), conf.reshape(len(ys), len(xs))
+
+
+def is_dct(model) -> bool:
+    """True for the ``dct`` backbone (its first layer is the block-DCT front end)."""
+    return any(op.name == "histograms" for op in model.layers)
+
+
+def dct_qmap(model, rgb: np.ndarray, stride: int = 1, tile: int = 192, nc: int = NC, progress: bool = True):
+    """QM and confidence, as :func:`qmap` returns them, of a ``dct``-backbone model from shared
+    features: the front end's comb strengths are computed once for every pixel position
+    (:func:`qpaper.dctfeatures.dense_comb`), the layers shared by the phases run once per
+    position, and each window takes the maximum over its 64 phase positions, the position on
+    the file's 8x8 grid and that position's histograms. The window's own per-window pass gives
+    the same numbers (up to float rounding at bin edges) when the window is on the file's grid;
+    a window off that grid reads phase 0 at the file's grid here, where the per-window pass would
+    wrongly take the window's corner. Memory is bounded by tiles of ``tile`` pixels."""
+    from keras import ops
+    from tqdm import tqdm
+
+    from . import dctfeatures as dfe
+    from .evaluate import head_of
+    from .model import decode
+    head = head_of(model)
+    nf = model.get_layer("histograms").nc  # coefficients the front end reads
+    keep = model.get_layer("grid_histogram").coefficients + 1  # those of the phase-0 histograms
+    y = dfe.luma(rgb)
+    ys, xs = window_grid(rgb.shape[:2], stride)
+    qm = np.zeros((len(ys), len(xs), nc), np.int16)
+    conf = np.full((len(ys), len(xs)), np.nan, np.float32)
+    layer = {n: model.get_layer(n) for n in ("phase_dense_1", "phase_dense_2", "grid_dense", "hidden")}
+    out_layers = [op for op in model.layers if op.name in ("logits", "block_softmax", "q1")]
+    g = dfe.GRID
+    tiles = [(a, b) for a in range(0, len(ys), max(1, tile // stride)) for b in range(0, len(xs), max(1, tile // stride))]
+    for a, b in tqdm(tiles, unit="tile", desc="localizing", disable=not progress):
+        ty, tx = ys[a:a + max(1, tile // stride)], xs[b:b + max(1, tile // stride)]
+        y0, x0 = int(ty[0]), int(tx[0])
+        crop = y[y0:int(ty[-1]) + PATCH, x0:int(tx[-1]) + PATCH]
+        c = dfe.block_dct_everywhere(crop, nf)
+        f = dfe.dense_comb(crop, nf, origin=(y0, x0), dct=c)  # anchors relative to (y0, x0)
+        h = np.asarray(ops.convert_to_numpy(layer["phase_dense_2"](layer["phase_dense_1"](f))))
+        m = h[:, :h.shape[1] - g + 1]
+        m = np.max([h[:, j:j + m.shape[1]] for j in range(g)], axis=0)  # max over dx, then dy
+        m = np.max([m[i:i + m.shape[0] - g + 1] for i in range(g)], axis=0)
+        wy, wx = np.meshgrid(ty - y0, tx - x0, indexing="ij")
+        sy, sx = wy + (-(wy + y0)) % g, wx + (-(wx + x0)) % g  # each window's anchor on the file's grid
+        anchors, inv = np.unique(np.stack([sy.ravel(), sx.ravel()], 1), axis=0, return_inverse=True)
+        hist = dfe.grid_histograms(crop, anchors, keep, dct=c)
+        gd = np.asarray(ops.convert_to_numpy(layer["grid_dense"](hist)))[inv.ravel()]
+        z = np.concatenate([m[wy.ravel(), wx.ravel()], h[sy.ravel(), sx.ravel()], gd], axis=1)
+        out = layer["hidden"](z)
+        for op in out_layers:
+            out = op(out)
+        pred = np.asarray(ops.convert_to_numpy(out))
+        qm[a:a + len(ty), b:b + len(tx)] = decode(pred, head, nc).reshape(len(ty), len(tx), nc)
+        if head == "class":
+            from .jpeg import blocks, q_max
+            c = np.mean([pred[:, s:e].max(1) for s, e in blocks(q_max(nc))], axis=0)
+            conf[a:a + len(ty), b:b + len(tx)] = c.reshape(len(ty), len(tx))
+    return qm, conf
 
 
 def receptive_margin(model) -> int:

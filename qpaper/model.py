@@ -1,6 +1,13 @@
-"""The estimators: a DenseNet backbone (Section 4.1) with the classification-like head (Section 3.1)
-or the regression head of reference [10]. Only ``keras.ops`` and Keras layers, so the same code
-runs on TensorFlow, JAX or PyTorch."""
+"""The estimators: a backbone with the classification-like head (Section 3.1) or the regression
+head of reference [10]. Two backbones (``arch``):
+
+- ``densenet``: the paper's DenseNet on pixels (Section 4.1), the ``paper`` profile's model;
+- ``dct``: ours, for two CPU cores: the fixed block-DCT front end of :mod:`qpaper.dctfeatures`
+  (comb strengths at all 64 grid phases), two dense layers shared by every phase, the maximum
+  over phases beside phase 0, the phase-0 histograms, one hidden layer.
+
+Both take pixels 0..255 and end in the same heads. Only ``keras.ops`` and Keras layers, so the
+same code runs on TensorFlow, JAX or PyTorch."""
 
 from __future__ import annotations
 
@@ -8,9 +15,11 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from .dctfeatures import CombStrength, GridHistogram, PhaseHistograms, PhasePool
 from .jpeg import NC, blocks, q_max
 
 HEADS = ("class", "regression")
+ARCHS = ("densenet", "dct")
 
 
 @keras.saving.register_keras_serializable(package="qpaper")
@@ -52,21 +61,48 @@ def densenet_features(x, depth: int = 40, growth: int = 12, dropout: float = 0.2
     return layers.GlobalAveragePooling2D()(_bn_relu(x))
 
 
+def dct_features(x, nc: int = NC, width: int = 128, phases: str = "all", nf: int = NC):
+    """The ``dct`` backbone on pixels x [B, 64, 64, C]: per-phase comb strengths of the first
+    ``nf`` zig-zag coefficients (:class:`~qpaper.dctfeatures.CombStrength`; nf >= nc: higher
+    frequencies tell the first quality apart where the first nc are blurred) through two ReLU
+    layers of ``width`` shared by all phases, pooled as [max over phases, phase 0]; beside them
+    the phase-0 histograms of the nc-1 first AC coefficients through one ReLU layer.
+    ``phases="grid"`` looks at the grid of the last compression only."""
+    hdc, hac = PhaseHistograms(nf, phases, name="histograms")(x)
+    h = CombStrength(nf, name="comb")((hdc, hac))
+    h = layers.Dense(width, activation="relu", name="phase_dense_1")(h)
+    h = layers.Dense(width, activation="relu", name="phase_dense_2")(h)
+    g = layers.Dense(width, activation="relu", name="grid_dense")(GridHistogram(nc - 1, name="grid_histogram")(hac))
+    return layers.Concatenate(name="pooled")([PhasePool(name="phase_pool")(h), g])
+
+
 def build_model(head: str = "class", depth: int = 40, growth: int = 12, dropout: float = 0.2,
-                channels: int = 3, patch: int = 64, nc: int = NC, name: str | None = None) -> keras.Model:
-    """DenseNet-``depth`` with the classification-like head (Dense(sum q_max) + a softmax per
-    block, Section 3.1) or the regression head of [10] (Dense(nc), linear). The model takes
-    pixel values 0..255 (RGB, or Y with ``channels=1``) and scales them to [0, 1] itself."""
+                channels: int = 3, patch: int = 64, nc: int = NC, name: str | None = None, arch: str = "densenet",
+                width: int = 128, hidden: int = 512, phases: str = "all", nf: int = NC) -> keras.Model:
+    """The estimator: backbone ``arch`` (``densenet``: DenseNet-``depth``, growth, dropout;
+    ``dct``: :func:`dct_features` with ``width``, ``phases`` and ``nf``, then Dense(``hidden``, ReLU)),
+    with the classification-like head (Dense(sum q_max) + a softmax per block, Section 3.1) or
+    the regression head of [10] (Dense(nc), linear). The model takes pixel values 0..255 (RGB,
+    or Y with ``channels=1``)."""
     if head not in HEADS:
         raise ValueError(f"head must be one of {HEADS}")
+    if arch not in ARCHS:
+        raise ValueError(f"arch must be one of {ARCHS}")
     inp = keras.Input((patch, patch, channels), name="patch")  # pixel values 0..255
-    f = densenet_features(layers.Rescaling(1 / 255.0, name="scale")(inp), depth, growth, dropout)
+    if arch == "densenet":
+        f = densenet_features(layers.Rescaling(1 / 255.0, name="scale")(inp), depth, growth, dropout)
+    else:
+        if patch != 64:
+            raise ValueError("the dct backbone reads 64x64 windows")
+        if nf < nc:
+            raise ValueError(f"nf ({nf}) must be at least nc ({nc})")
+        f = layers.Dense(hidden, activation="relu", name="hidden")(dct_features(inp, nc, width, phases, nf))
     if head == "class":
         sizes = q_max(nc)
         out = BlockSoftmax(sizes, name="block_softmax")(layers.Dense(int(sizes.sum()), name="logits")(f))
     else:
         out = layers.Dense(nc, name="q1")(f)
-    return keras.Model(inp, out, name=name or f"densenet{depth}_{head}")
+    return keras.Model(inp, out, name=name or (f"densenet{depth}_{head}" if arch == "densenet" else f"dct_{head}"))
 
 
 def decode_class(probs, nc: int = NC) -> np.ndarray:

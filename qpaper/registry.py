@@ -41,7 +41,8 @@ def manifest_entries(profile: str, root: Path | None = None) -> list[dict]:
             for r in summary[(summary["qf2"] == qf2) & (summary["method"] == method)].itertuples():
                 metrics[f"table{r.table}"] = {"test": r.test, "AvgAcc": r.AvgAcc, "AvgMSE": r.AvgMSE}
         out.append({"name": name, "path": f"{name}/model.keras", "profile": profile, "qf2": qf2, "head": head,
-                    "loss": cfg["loss"], "channels": cfg["channels"], "depth": cfg["depth"], "metrics": metrics,
+                    "loss": cfg["loss"], "channels": cfg["channels"], "arch": cfg.get("arch", "densenet"),
+                    "depth": cfg["depth"] if cfg.get("arch", "densenet") == "densenet" else None, "metrics": metrics,
                     "sha256": sha256_file(run / "model.keras")})
     return out
 

@@ -115,7 +115,7 @@ def results_markdown(profile: str, root: Path) -> str:
                   "splices, scored at the window centres.", "",
                   "| splices | F1 | MCC | AUC |", "|---|---|---|---|"]
         for r in t.itertuples():
-            label = "mean" if r.case == "mean" else f"{r.case} #{r.splice}, QF1 {r.qf1}"
+            label = r.case if r.case.startswith("mean") else f"{r.case} #{r.splice}, QF1 {r.qf1}"
             lines.append(f"| {label} | {_link(r.F1, src)} | {_link(r.MCC, src)} | {_link(r.AUC, src)} |")
     return "\n".join(lines) + "\n"
 
@@ -198,8 +198,15 @@ def model_cards(profile: str, root: Path) -> str:
         last = log.iloc[-1]
         spec = cfg["dataset_spec"]
         seconds = float(log["seconds"].sum())
-        diffs = [f"{k} {cfg[k]} (paper {paper_fit[k]})" for k in ("depth", "lr", "epochs")
-                 if cfg.get(k) != paper_fit[k]]
+        arch = cfg.get("arch", "densenet")
+        keys = ("depth", "lr", "epochs") if arch == "densenet" else ("lr", "batch", "epochs")
+        diffs = [f"{k} {cfg[k]} (paper {paper_fit[k]})" for k in keys if cfg.get(k) != paper_fit[k]]
+        if arch != "densenet":
+            diffs.insert(0, "backbone: the block-DCT front end at all 64 grid phases (qpaper/dctfeatures.py) with "
+                            f"dense layers of {cfg['width']} and {cfg['hidden']} units, not the DenseNet-40 on pixels")
+        if cfg.get("schedule", "constant") != "constant":
+            diffs.append(f"learning rate: {cfg['warmup']:.0%} linear warm-up to {cfg['lr']}, then cosine decay to 1% "
+                         "(the paper: constant 1e-5)")
         if cfg.get("epoch_patches"):
             diffs.append(f"{cfg['epoch_patches']} patches per epoch (paper: the whole set of 1e5 per QF1)")
         diffs.append(f"trained on {spec['source']} ({spec['patches_per_qf1']} patches per QF1; paper: RAISE, 1e5)")
@@ -209,9 +216,14 @@ def model_cards(profile: str, root: Path) -> str:
                 f"- data: `{data}` = {spec['source']} split {spec['split']}, QF2 {spec['qf2']}, QF1 {spec['qf1']}, "
                 f"grid shift {spec['grid_shift']}, {spec['channels']} input, {spec['encoder']} {spec['subsampling']}; "
                 f"content sha256 `{cfg['data_content_sha256'][:16]}`",
-                f"- budget: DenseNet-{cfg['depth']} (growth {cfg['growth']}), Adam {cfg['lr']}, batch {cfg['batch']}, "
-                f"{int(last['epoch'])} epochs, {seconds / 60:.1f} min of training on the machine in the provenance "
-                f"of the results, seed {cfg['seed']}, backend {cfg['backend']}",
+                f"- budget: " + (f"DenseNet-{cfg['depth']} (growth {cfg['growth']})" if arch == "densenet" else
+                                 f"block-DCT backbone ({cfg.get('phases', 'all')} phases, width {cfg['width']}, "
+                                 f"hidden {cfg['hidden']})")
+                + f", Adam {cfg['lr']} ({cfg.get('schedule', 'constant')} schedule), batch {cfg['batch']}, "
+                f"{int(last['epoch'])} epochs" + (f" = {int(last['patches'])} patches seen" if "patches" in log else "")
+                + f", {seconds / 60:.1f} min of training"
+                + (f" at {log['patches_per_s'].median():.0f} patches/s" if "patches_per_s" in log else "")
+                + f" on the machine in the provenance of the results, seed {cfg['seed']}, backend {cfg['backend']}",
                 f"- last epoch: training accuracy {float(last['accuracy']):.4f}, MSE {float(last['mse']):.3f}; "
                 f"held-out scenes accuracy {float(last['val_accuracy']):.4f}, MSE {float(last['val_mse']):.3f}",
                 f"- sha256 of `model.keras`: `{sha256_file(run / 'model.keras')}`"]

@@ -19,6 +19,7 @@ import pandas as pd
 
 from . import evaluate as ev
 from . import experiments as ex
+from .jpeg import q_max
 from .provenance import record, write_sidecar
 from .sources import DATA_DIR, atomic_write_bytes, sha256_file
 
@@ -37,13 +38,78 @@ PAPER = {
 }
 
 METHOD = {"class-Lr": "proposed", "regression": "[10]", "class-L": "class head, loss L",
-          "galvan": "[7]", "bianchi": "[5]"}
+          "galvan": "[7]", "bianchi": "[5]", "bianchi-grid": "[5], grid estimated"}
 BASELINES = ("galvan", "bianchi")  # the model-based methods of qpaper.baselines (aligned grid)
+# [5] with its own grid-shift estimate first (the non-aligned case): slow (about 17 patches/s)
+GRID_BASELINES = ("bianchi-grid",)
+PRIOR = {"median": "constant prior (median)", "mode": "constant prior (mode)"}
 
 
 def method_of(model: str) -> str:
-    """'qf2-90-class-Lr' -> 'proposed', 'qf2-90-regression' -> '[10]', 'galvan' -> '[7]'."""
-    return METHOD[model if model in BASELINES else model.split("-", 2)[2]]
+    """'qf2-90-class-Lr' -> 'proposed', 'qf2-90-regression' -> '[10]', 'galvan' -> '[7]',
+    'prior-90' -> 'constant prior (median)', 'prior-90-mode' -> 'constant prior (mode)'."""
+    if is_prior(model):
+        return PRIOR[_prior_parts(model)[1]]
+    return METHOD[model if model in BASELINES + GRID_BASELINES else model.split("-", 2)[2]]
+
+
+def prior(model: int | str = 90, kind: str = "median") -> str:
+    """The name of the constant predictor from the labels of the QF2 ``qf2`` training set."""
+    if kind not in PRIOR:
+        raise ValueError(f"kind must be one of {tuple(PRIOR)}")
+    return f"prior-{int(model)}" + ("-mode" if kind == "mode" else "")
+
+
+def is_prior(model: str) -> bool:
+    return model.startswith("prior-")
+
+
+def _prior_parts(model: str) -> tuple[int, str]:
+    parts = model.split("-")
+    return int(parts[1]), parts[2] if len(parts) > 2 else "median"
+
+
+def prior_estimate(profile: str, model: str, nc: int = 15) -> np.ndarray:
+    """The best answer that ignores the image: per coefficient, the median (the best constant
+    for MSE-like losses) or the mode (for the cross-entropy L) of the first nc zig-zag Q1 values
+    of the training set's patches. A model whose rows do not beat it has not learned."""
+    from .djpeg import open_dataset
+    qf2, kind = _prior_parts(model)
+    q = np.concatenate(open_dataset(ex.datasets_dir(profile) / f"qf2-{qf2}-train", verify=False)["q1"])[:, :nc]
+    if kind == "median":
+        return np.floor(np.median(q.astype(np.float64), axis=0) + 0.5).astype(np.int64)
+    return np.array([np.bincount(q[:, k]).argmax() for k in range(nc)], dtype=np.int64)
+
+
+def validation_prior(profile: str, name: str) -> dict:
+    """Accuracy and MSE of the constant prior (median and mode) on the held-out validation patches
+    of a trained run, computed as its ``log.csv`` computes ``val_accuracy`` and ``val_mse``
+    (means over patches and coefficients, labels clipped to q_max): the line a learning curve
+    must leave to show that the network learned something."""
+    from .djpeg import open_dataset
+    from .losses import clip_labels
+    from .train import split_validation
+    run = ex.models_dir(profile) / name
+    cfg = json.loads((run / "config.json").read_text())
+    d = open_dataset(ex.datasets_dir(profile) / ex.MODELS[name][0], verify=False)
+    _, val, _ = split_validation(np.concatenate(d["meta"]), cfg["val_share"], cfg["val_max"], cfg["seed"])
+    q = clip_labels(np.concatenate(d["q1"]), cfg["nc"])[0]
+    qf2 = int(cfg["dataset_spec"]["qf2"])
+    out = {}
+    for kind in PRIOR:
+        p = np.minimum(prior_estimate(profile, prior(qf2, kind), cfg["nc"]), q_max(cfg["nc"]))
+        err = q[val] - p
+        out[kind] = {"accuracy": float((err == 0).mean()), "mse": float((err.astype(float) ** 2).mean())}
+    return out
+
+
+def _train_digest(profile: str, model: str) -> str:
+    qf2, _ = _prior_parts(model)
+    man = ex.datasets_dir(profile) / f"qf2-{qf2}-train" / "manifest.json"
+    if not man.exists():
+        raise FileNotFoundError(f"dataset {man.parent} is not built (python -m qpaper.experiments datasets "
+                                f"--profile {profile})")
+    return json.loads(man.read_text())["content_sha256"]
 
 
 def _code_digest() -> str:
@@ -63,15 +129,18 @@ def results_dir(profile: str) -> Path:
 
 def evaluation(profile: str, model: str, dataset: str, batch: int = 128, progress: bool = True) -> pd.DataFrame:
     """The tidy evaluation table (QF1 x aligned x coefficient) of a registered model, or of a
-    model-based method (``galvan``, ``bianchi``: aligned grid), on a registered dataset of
+    model-based method (``galvan``, ``bianchi``: aligned grid; ``bianchi-grid``: the grid shift
+    estimated first), or of a constant prior (:func:`prior`), on a registered dataset of
     ``profile``; computed once, then read from the cache."""
     data = ex.datasets_dir(profile) / dataset
     if not (data / "manifest.json").exists():
         raise FileNotFoundError(f"dataset {data} is not built (python -m qpaper.experiments datasets "
                                 f"--profile {profile})")
     digest = json.loads((data / "manifest.json").read_text())["content_sha256"]
-    if model in BASELINES:
+    if model in BASELINES + GRID_BASELINES:
         key = {"method": model, "code_sha256": _code_digest(), "data_content_sha256": digest}
+    elif is_prior(model):
+        key = {"method": model, "train_content_sha256": _train_digest(profile, model), "data_content_sha256": digest}
     else:
         mpath = ex.model_path(profile, model)
         if not mpath.exists():
@@ -83,8 +152,11 @@ def evaluation(profile: str, model: str, dataset: str, batch: int = 128, progres
     if cache.exists() and kfile.exists() and json.loads(kfile.read_text()) == key:
         return pd.read_csv(cache, dtype={"qf1": str})
     print(f"evaluating {model} on {dataset}", flush=True)
-    if model in BASELINES:
-        table, _, _ = ev.evaluate(model, data, progress=progress, aligned=True)
+    if model in BASELINES + GRID_BASELINES:
+        table, _, _ = ev.evaluate(model.split("-")[0], data, progress=progress,
+                                  aligned=None if model in GRID_BASELINES else True)
+    elif is_prior(model):
+        table, _, _ = ev.evaluate(prior_estimate(profile, model), data, progress=progress)
     else:
         from .train import load_model
         table, _, _ = ev.evaluate(load_model(mpath), data, batch, progress=progress)
@@ -136,6 +208,25 @@ def compare_per_qf1(tidies: dict, aligned=None) -> pd.DataFrame:
     return out.reset_index().rename(columns={"index": "qf1"})
 
 
+def describe(tidies: dict, aligned=None) -> str:
+    """One sentence on a comparison (label -> tidy table, one of them a constant prior): every
+    method's AvgAcc and AvgMSE, the prior's, and which method is highest, so that the prose under
+    a table is read from the numbers and stays true when they change."""
+    avg = {m: averages(t, aligned) for m, t in tidies.items()}
+    priors = {m: v for m, v in avg.items() if m.startswith("constant prior")}
+    avg = {m: v for m, v in avg.items() if m not in priors}
+    parts = [f"{m} {a:.3f} (AvgMSE {e:.3f})" for m, (a, e) in avg.items()]
+    best = max(avg, key=lambda m: avg[m][0])
+    top_prior = max((v[0] for v in priors.values()), default=0.0)
+    text = f"AvgAcc: {', '.join(parts)}"
+    if priors:
+        text += "; " + ", ".join(f"the {m} {a:.3f} (AvgMSE {e:.3f})" for m, (a, e) in priors.items())
+    text += f". Highest: {best}"
+    if priors and avg[best][0] <= top_prior + 0.05:
+        text += ", but no method is clearly above the constant prior here"
+    return text + "."
+
+
 # ---------------------------------------------------------------------------------------------
 # Figures
 
@@ -149,8 +240,10 @@ def plot_per_coefficient(curves: dict, title: str = "", axes=None):
         fig = axes[0].figure
     markers = "osd^v<>"
     for i, (label, c) in enumerate(curves.items()):
-        axes[0].plot(c["coefficient"], c["accuracy"], marker=markers[i % 7], label=label)
-        axes[1].plot(c["coefficient"], c["mse"], marker=markers[i % 7], label=label)
+        style = dict(ls="--", color="0.45", marker=None, zorder=1) if label.startswith("constant prior") else \
+            dict(marker=markers[i % 7], zorder=2 + i)
+        axes[0].plot(c["coefficient"], c["accuracy"], label=label, **style)
+        axes[1].plot(c["coefficient"], c["mse"], label=label, **style)
     axes[0].set_ylabel("accuracy")
     axes[0].set_ylim(0, 1.02)
     axes[1].set_ylabel("MSE")
@@ -173,13 +266,23 @@ def provenance(profile: str, seed: int, started: float, models=(), datasets=(), 
     the content digest of every dataset a result comes from, and the variant they used."""
     m = {}
     for name in models:
-        if name in BASELINES:
-            m[name] = {"method": METHOD[name], "code_sha256": _code_digest(), "grid": "aligned"}
+        if name in BASELINES + GRID_BASELINES:
+            m[name] = {"method": METHOD[name], "code_sha256": _code_digest(),
+                       "grid": "estimated" if name in GRID_BASELINES else "aligned"}
+            continue
+        if is_prior(name):
+            qf2, kind = _prior_parts(name)
+            m[name] = {"method": PRIOR[kind], "labels_of": f"qf2-{qf2}-train",
+                       "train_content_sha256": _train_digest(profile, name),
+                       "estimate": prior_estimate(profile, name).tolist()}
             continue
         path = ex.model_path(profile, name)
         cfg = json.loads((path.parent / "config.json").read_text())
         m[name] = {"sha256": sha256_file(path), "head": cfg["head"], "loss": cfg["loss"], "c": cfg.get("c"),
-                   "distance": cfg.get("distance"), "depth": cfg["depth"], "channels": cfg["channels"]}
+                   "distance": cfg.get("distance"), "arch": cfg.get("arch", "densenet"),
+                   **({"depth": cfg["depth"]} if cfg.get("arch", "densenet") == "densenet" else
+                      {"width": cfg["width"], "hidden": cfg["hidden"], "phases": cfg["phases"]}),
+                   "channels": cfg["channels"], "schedule": cfg.get("schedule", "constant")}
     d = {}
     for name in datasets:
         man = json.loads((ex.datasets_dir(profile) / name / "manifest.json").read_text())

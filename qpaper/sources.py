@@ -238,8 +238,7 @@ def prepare_wallpapers(raw_dir=None, data_dir=None, seed: int = 0, log=print) ->
 # ---------------------------------------------------------------------------------------------
 # JPEG trace check
 
-_DCT = np.array([[np.sqrt((1 if k == 0 else 2) / 8) * np.cos((2 * n + 1) * k * np.pi / 16)
-                  for n in range(8)] for k in range(8)])
+_DCT = jpeg.dct_matrix()
 _PERIODS = np.arange(2, 21, dtype=np.float64)
 
 

@@ -23,7 +23,7 @@ from keras import ops
 from . import djpeg
 from .jpeg import NC, blocks, q_max
 from .losses import clip_labels, get_loss
-from .model import build_model
+from .model import ARCHS, build_model
 from .profiles import get_profile
 from .sources import atomic_write_bytes
 
@@ -137,6 +137,17 @@ def holdout_scenes(meta: np.ndarray, share: float, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng([seed, 0x7A1]).choice(present, size=k, replace=False))
 
 
+def split_validation(meta: np.ndarray, share: float, val_max: int, seed: int):
+    """(training indices, validation indices, held-out scenes): the patches of the
+    :func:`holdout_scenes` validate (a seeded sample of at most ``val_max``), the others train."""
+    held = holdout_scenes(meta, share, seed)
+    is_val = np.isin(meta["scene"], held)
+    train_idx, val_idx = np.flatnonzero(~is_val), np.flatnonzero(is_val)
+    if len(val_idx) > val_max:
+        val_idx = np.sort(np.random.default_rng([seed, 0x7A2]).choice(val_idx, val_max, replace=False))
+    return train_idx, val_idx, held
+
+
 # ---------------------------------------------------------------------------------------------
 # Callbacks
 
@@ -173,21 +184,39 @@ class TimeLimit(keras.callbacks.Callback):
 
 
 class CSVLog(keras.callbacks.Callback):
-    """One row per epoch: epoch, seconds, loss, accuracy, mse and their validation values."""
+    """One row per epoch: epoch, seconds, whether it was cut by the time limit, patches trained
+    on since the run began (all sessions) and per second in this epoch, loss, accuracy, mse and
+    their validation values."""
 
-    FIELDS = ("epoch", "seconds", "partial", "loss", "accuracy", "mse", "val_loss", "val_accuracy", "val_mse")
+    FIELDS = ("epoch", "seconds", "partial", "patches", "patches_per_s", "loss", "accuracy", "mse", "val_loss",
+              "val_accuracy", "val_mse")
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, data: "Patches"):
         super().__init__()
-        self.path = path
-        self.t0 = time.time()
+        self.path, self.data = path, data
+        self.t0, self.steps, self.size = time.time(), 0, 0
+        self.patches = 0
+        if path.exists():
+            import pandas as pd
+            old = pd.read_csv(path)
+            if "patches" in old and len(old):
+                self.patches = int(old["patches"].iloc[-1])
 
     def on_epoch_begin(self, epoch, logs=None):
-        self.t0 = time.time()
+        self.t0, self.steps, self.size = time.time(), 0, len(self.data.order)
+        self.t_train = self.t0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps += 1
+        self.t_train = time.time()  # the end of the last training batch: the speed leaves validation out
 
     def on_epoch_end(self, epoch, logs=None):
         logs = dict(logs or {})
-        logs.update(epoch=epoch + 1, seconds=round(time.time() - self.t0, 1),
+        seconds = time.time() - self.t0
+        n = min(self.steps * self.data.batch_size, self.size)
+        self.patches += n
+        logs.update(epoch=epoch + 1, seconds=round(seconds, 1), patches=self.patches,
+                    patches_per_s=round(n / max(self.t_train - self.t0, 1e-9), 1),
                     partial=int(bool(getattr(self.model, "_qpaper_timeout", False))))
         row = ",".join(_fmt(logs.get(f, "")) for f in self.FIELDS) + "\n"
         old = self.path.read_text() if self.path.exists() else ",".join(self.FIELDS) + "\n"
@@ -222,11 +251,18 @@ def load_model(path) -> keras.Model:
 
 # ---------------------------------------------------------------------------------------------
 
+# fit settings a profile may leave out (runs configured before they existed keep these meanings)
+FIT_DEFAULTS = {"arch": "densenet", "width": 128, "hidden": 512, "phases": "all", "nf": NC, "schedule": "constant",
+                "warmup": 0.0}
+
+
 def run_config(profile: str, head: str, loss: str, data_dir, seed: int, distance: str = "abs",
                regression_loss: str = "mse", **overrides) -> dict:
     """Everything that defines a training run: the profile's ``fit`` settings plus overrides."""
-    fit = dict(get_profile(profile)["fit"])
+    fit = {**FIT_DEFAULTS, **get_profile(profile)["fit"]}
     fit.update({k: v for k, v in overrides.items() if v is not None})
+    if fit["arch"] not in ARCHS:
+        raise ValueError(f"arch must be one of {ARCHS}")
     manifest = json.loads((Path(data_dir) / "manifest.json").read_text())
     return {"profile": profile, "head": head, "loss": loss if head == "class" else regression_loss,
             "distance": distance if head == "class" and loss == "Lr" else None, "c": 0.8 if head == "class" and loss == "Lr" else None,
@@ -239,7 +275,8 @@ def train(data_dir, out_dir, profile: str = "smoke", head: str = "class", loss: 
           distance: str = "abs", regression_loss: str = "mse", resume: bool = False, max_minutes: float | None = None,
           devices: int = 1, verbose: int = 1, log=print, **overrides) -> dict:
     """Train a model on a built dataset. ``overrides`` replace the profile's ``fit`` settings
-    (depth, growth, dropout, batch, lr, epochs, epoch_patches, val_share, val_max). Returns the final state."""
+    (arch, depth, growth, dropout, width, hidden, phases, batch, lr, schedule, warmup, epochs,
+    epoch_patches, val_share, val_max). Returns the final state."""
     strategy = _strategy(devices)  # first: logical devices must be set before TensorFlow starts
     out = Path(out_dir)
     cfg_path = out / "config.json"
@@ -260,12 +297,7 @@ def train(data_dir, out_dir, profile: str = "smoke", head: str = "class", loss: 
         state = {"epochs_completed": 0}
     keras.utils.set_random_seed(seed)
     meta = np.concatenate(d["meta"])
-    held = holdout_scenes(meta, cfg["val_share"], seed)
-    is_val = np.isin(meta["scene"], held)
-    train_idx = np.flatnonzero(~is_val)
-    val_idx = np.flatnonzero(is_val)
-    if len(val_idx) > cfg["val_max"]:
-        val_idx = np.sort(np.random.default_rng([seed, 0x7A2]).choice(val_idx, cfg["val_max"], replace=False))
+    train_idx, val_idx, held = split_validation(meta, cfg["val_share"], cfg["val_max"], seed)
     start = state["epochs_completed"]
     train_seq = Patches(d, train_idx, cfg["batch"], seed=seed, epoch=start, epoch_size=cfg.get("epoch_patches"))
     val_seq = Patches(d, val_idx, max(cfg["batch"], 64)) if len(val_idx) else None
@@ -279,13 +311,15 @@ def train(data_dir, out_dir, profile: str = "smoke", head: str = "class", loss: 
             model = load_model(out / "checkpoint.keras")
         else:
             model = build_model(head, cfg["depth"], cfg["growth"], cfg["dropout"],
-                                channels=d["x"][0].shape[-1], patch=d["x"][0].shape[1])
-            model.compile(optimizer=keras.optimizers.Adam(cfg["lr"]),
+                                channels=d["x"][0].shape[-1], patch=d["x"][0].shape[1], arch=cfg["arch"],
+                                width=cfg["width"], hidden=cfg["hidden"], phases=cfg["phases"], nf=cfg["nf"])
+            steps = cfg["epochs"] * len(train_seq)
+            model.compile(optimizer=keras.optimizers.Adam(learning_rate(cfg, steps)),
                           loss=get_loss(head, loss, distance, regression_loss), metrics=metrics_for(head),
                           jit_compile=_jit())
     if start < cfg["epochs"]:
         model.fit(train_seq, validation_data=val_seq, epochs=cfg["epochs"], initial_epoch=start, verbose=verbose,
-                  callbacks=[TimeLimit(max_minutes), CSVLog(out / "log.csv"), Checkpoint(out, start)])
+                  callbacks=[TimeLimit(max_minutes), CSVLog(out / "log.csv", train_seq), Checkpoint(out, start)])
     state = json.loads((out / "state.json").read_text()) if (out / "state.json").exists() else state
     if state["epochs_completed"] >= cfg["epochs"]:
         save_model(model, out / "model.keras")
@@ -294,6 +328,19 @@ def train(data_dir, out_dir, profile: str = "smoke", head: str = "class", loss: 
         log(f"train: stopped after {state['epochs_completed']} complete epochs (time limit); "
             f"continue with --resume")
     return state
+
+
+def learning_rate(cfg: dict, steps: int):
+    """The profile's schedule: ``constant`` (the paper: Adam at ``lr`` throughout) or ``cosine``:
+    a linear warm-up over the first ``warmup`` share of the ``steps``, then a cosine decay to
+    1% of ``lr`` at the last step (a short CPU run must move fast at first and settle at the end)."""
+    if cfg["schedule"] == "constant":
+        return cfg["lr"]
+    if cfg["schedule"] != "cosine":
+        raise ValueError("schedule must be constant or cosine")
+    warm = int(round(cfg["warmup"] * steps))
+    return keras.optimizers.schedules.CosineDecay(0.0 if warm else cfg["lr"], max(1, steps - warm), alpha=0.01,
+                                                  warmup_target=cfg["lr"] if warm else None, warmup_steps=warm)
 
 
 def _jit():

@@ -97,6 +97,24 @@ def test_averages_weigh_patches_within_a_qf1_and_qf1_values_equally():
     assert table["patches"].tolist() == [40, 40, 80]
 
 
+def test_the_constant_prior_is_the_median_or_mode_of_the_training_labels(tmp_path, monkeypatch):
+    spec = DatasetSpec(source="skimage", split="all", qf2=90, qf1=(60, 80, 95), patches_per_image=4,
+                       patches_per_qf1=12)
+    djpeg.build(spec, tmp_path / "qf2-90-train", workers=1, progress=False, log=QUIET)
+    monkeypatch.setattr(experiments, "datasets_dir", lambda profile: tmp_path)
+    z = {q: jpeg.zigzag(jpeg.standard_table(q))[:15] for q in (60, 80, 95)}
+    assert rs.prior_estimate("smoke", rs.prior(90)).tolist() == z[80].tolist()  # the middle of three equal groups
+    mode = rs.prior_estimate("smoke", rs.prior(90, "mode"))
+    assert all(mode[k] in (z[60][k], z[80][k], z[95][k]) for k in range(15))
+    assert rs.method_of(rs.prior(90)) == "constant prior (median)" and rs.is_prior(rs.prior(80, "mode"))
+    from qpaper import evaluate
+    t, summ, _ = evaluate.evaluate(z[80], tmp_path / "qf2-90-train", progress=False)
+    p = evaluate.per_qf1(t).set_index("qf1")["accuracy"]
+    assert p[80] == 1.0 and p[60] == pytest.approx(float((z[60] == z[80]).mean()))
+    assert "constant prior (median) 0." in rs.describe({"proposed": t, "constant prior (median)": t})
+    assert "no method is clearly above" in rs.describe({"proposed": t, "constant prior (median)": t})
+
+
 def test_every_profile_lists_the_datasets_and_models_the_notebooks_need():
     for profile in PROFILES:
         d = experiments.datasets(profile)
@@ -154,16 +172,21 @@ def test_notebooks_run_on_their_smoke_defaults(tmp_path):
             "parameters" in c.metadata.get("tags", []) for c in nb.cells)
     res = tmp_path / "results" / "smoke"
     summary = pd.read_csv(res / "tables" / "tables1-4-summary.csv")
-    assert len(summary) == 12 and summary["AvgAcc"].between(0, 1).all() and (summary["AvgMSE"] >= 0).all()
-    assert set(summary[summary["test"] == "aligned"]["method"]) == {"proposed", "[10]", "[7]", "[5]"}
-    assert set(summary[summary["test"] != "aligned"]["method"]) == {"proposed", "[10]"}
+    assert len(summary) == 18 and summary["AvgAcc"].between(0, 1).all() and (summary["AvgMSE"] >= 0).all()
+    prior = "constant prior (median)"
+    assert set(summary[summary["test"] == "aligned"]["method"]) == {"proposed", "[10]", "[7]", "[5]", prior}
+    assert set(summary[summary["test"] != "aligned"]["method"]) == {"proposed", "[10]", "[5], grid estimated", prior}
+    ablation = pd.read_csv(res / "tables" / "loss-ablation.csv")
+    assert {prior, "constant prior (mode)"} <= set(ablation["method"])
     prov = json.loads((res / "tables" / "tables1-4-summary.csv.provenance.json").read_text())
     assert prov["profile"] == "smoke" and prov["seed"] == 0
     from qpaper.sources import sha256_file
     assert {"galvan", "bianchi"} <= set(prov["models"])
     for m, info in prov["models"].items():
-        if m in rs.BASELINES:  # model-based: no file, the digest of their code
+        if m in rs.BASELINES + rs.GRID_BASELINES:  # model-based: no file, the digest of their code
             assert len(info["code_sha256"]) == 64
+        elif rs.is_prior(m):  # the constant: the training labels it comes from, and its value
+            assert len(info["train_content_sha256"]) == 64 and len(info["estimate"]) == 15
         else:
             assert info["sha256"] == sha256_file(tmp_path / "models" / "smoke" / m / "model.keras")
     for name in ("table1-qf2-90", "table2-qf2-90-aligned", "table3-qf2-80", "table4-qf2-80-aligned",

@@ -132,3 +132,47 @@ def test_localize_cli_writes_maps_of_a_generated_splice(tmp_path, tiny_model, as
     assert cli.main(["localize", str(img), "--stride", "0", "--out", str(tmp_path / "y"),
                      "--model", str(tmp_path / "m.keras")]) == 2
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
+def test_donor_rectangles_come_from_textured_regions(astronaut):
+    bg = np.ascontiguousarray(astronaut[:384, :384])
+    donor = np.ascontiguousarray(astronaut[100:484, 100:484]).copy()
+    donor[:, :260] = 128  # mostly flat: a random rectangle would often be featureless
+    assert localize.texture(donor[:, :200]) < 0.5 and localize.texture(astronaut[300:400, 300:400]) > 6
+    for seed in range(4):
+        s = localize.make_splice(bg, [donor], 75, [95], qf2=90, seed=seed)
+        region = jpeg.decode(s.jpeg)[s.mask == 1]
+        side = int(np.sqrt(len(region)))
+        assert localize.texture(region[:side * side].reshape(side, side, 3)) > 3
+    flat = [localize.make_splice(bg, [donor], 75, [95], qf2=90, seed=seed, texture_min=0.0) for seed in range(4)]
+    assert any(jpeg.decode(s.jpeg)[s.mask == 1].std() < 2 for s in flat)
+
+
+@pytest.fixture(scope="module")
+def tiny_dct_model():
+    from qpaper import model
+    keras.utils.set_random_seed(0)
+    return model.build_model("class", arch="dct", width=16, hidden=32)
+
+
+def test_dct_dense_maps_equal_the_per_window_ones_on_the_grid(tiny_dct_model, coffee):
+    img = coffee[:200, :232]
+    exact, ce = localize.qmap(tiny_dct_model, img, 8, progress=False, path="exact")
+    dense, cd = localize.qmap(tiny_dct_model, img, 8, progress=False, path="dense")
+    assert exact.shape == dense.shape == (18, 22, 15)
+    assert (exact == dense).all(-1).mean() > 0.98 and np.nanmax(np.abs(ce - cd)) < 0.05
+    assert localize.is_dct(tiny_dct_model) and localize.qmap(tiny_dct_model, img, 8, progress=False)[0].shape == exact.shape
+    one, _ = localize.dct_qmap(tiny_dct_model, img, 1, tile=48, progress=False)
+    big, _ = localize.dct_qmap(tiny_dct_model, img, 1, tile=400, progress=False)
+    assert np.array_equal(one, big) and np.array_equal(one[::8, ::8], dense)
+
+
+def test_splice_set_has_the_flat_donor_case():
+    s = localize.splice_set("smoke", 0, per_case=1)
+    flat = [x for x in s if x["flat"]]
+    assert len(s) == len(localize.SPLICE_CASES) + 1 and len(flat) == 1
+    sp = flat[0]["splice"]
+    for k in (1, 2):  # uniform donors, up to the ripples of the compressions at their edges
+        assert np.median(np.abs(jpeg.decode(sp.jpeg)[sp.mask == k].astype(float) - localize.FLAT_COLOURS[k - 1])) <= 2
+    assert all(localize.texture(jpeg.decode(x["splice"].jpeg)[x["splice"].mask == 1][:64 * 64].reshape(64, 64, 3)) > 2
+               for x in s if not x["flat"])

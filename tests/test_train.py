@@ -136,3 +136,28 @@ def test_gpu_script_set_up_runs_tiny_on_cpu(tmp_path):
     assert cfg["backend"] == "jax" and cfg["profile"] == "paper" and cfg["lr"] == 1e-5 and cfg["batch"] == 16
     assert cfg["dataset_spec"]["source"] == "wallpapers" and len(cfg["dataset_spec"]["qf1"]) == 39
     assert (run / "model.keras").exists() and (tmp_path / "out" / "console.log").exists()
+
+
+def test_learning_rate_schedules():
+    cfg = {"schedule": "cosine", "lr": 2e-3, "warmup": 0.1}
+    lr = train.learning_rate(cfg, 100)
+    at = lambda step: float(keras.ops.convert_to_numpy(lr(step)))  # noqa: E731
+    assert at(0) == pytest.approx(0.0) and at(5) == pytest.approx(1e-3, rel=1e-3)
+    assert at(10) == pytest.approx(2e-3, rel=1e-3) and at(55) < at(20) < 2e-3
+    assert at(100) == pytest.approx(2e-5, rel=1e-2)  # 1% of the peak at the last step
+    assert train.learning_rate({"schedule": "constant", "lr": 1e-5}, 100) == 1e-5
+    with pytest.raises(ValueError):
+        train.learning_rate({"schedule": "step", "lr": 1e-3}, 10)
+
+
+def test_the_dct_backbone_trains_and_logs_patches_seen(smoke, tmp_path):
+    st = train.train(smoke / "train", tmp_path / "run", profile="smoke", arch="dct", epochs=2, epoch_patches=64,
+                     verbose=0, log=QUIET)
+    assert st["epochs_completed"] == 2
+    cfg = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert cfg["arch"] == "dct" and cfg["schedule"] == "cosine"
+    import pandas as pd
+    log = pd.read_csv(tmp_path / "run" / "log.csv")
+    assert log["patches"].tolist() == [64, 128] and (log["patches_per_s"] > 0).all()
+    m = train.load_model(tmp_path / "run" / "model.keras")
+    assert any(op.name == "histograms" for op in m.layers) and m.optimizer.iterations.numpy() == 2 * 64 // 16
