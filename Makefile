@@ -10,7 +10,7 @@ WORKERS ?=
 RESULTS := results/$(PROFILE)
 DATASETS := data/processed/datasets/$(PROFILE)
 
-.PHONY: help env test data reproduce smoke bench datasets models notebooks clean gpu-wheels gpu-train
+.PHONY: help env test data reproduce smoke bench bench-arch datasets models notebooks clean gpu-wheels gpu-train
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -47,11 +47,16 @@ reproduce: notebooks  ## data, datasets, models, every notebook and README's res
 smoke:  ## the smoke profile end to end, in a minute or two
 	$(MAKE) reproduce PROFILE=smoke
 
-bench: $(STAMP)  ## benchmarks: ratios measured in one run
+bench: $(STAMP)  ## benchmarks: ratios measured in one run (bench-arch: the backbone comparison, 40 min)
 	$(BIN)/python benchmarks/bench_generator.py
 	$(BIN)/python benchmarks/bench_model.py
 	$(BIN)/python benchmarks/bench_baselines.py
+	$(BIN)/python benchmarks/bench_speed.py
 	$(BIN)/python benchmarks/bench_localize.py
+	$(BIN)/python benchmarks/bench_estimate.py
+
+bench-arch: datasets  ## which backbone learns on 2 cores: each trained for the same time on the mini data
+	$(BIN)/python benchmarks/bench_arch.py
 
 clean:  ## remove generated datasets (keeps fetched data and the env)
 	rm -rf data/processed/datasets

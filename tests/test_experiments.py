@@ -146,11 +146,33 @@ def test_readme_results_link_every_number_to_its_table(tmp_path):
     (tmp_path / "README.md").write_text(f"intro\n{report.BEGIN}\nold\n{report.END}\nrest\n")
     report.update_readme("mini", tmp_path)
     text = (tmp_path / "README.md").read_text()
-    assert text.startswith("intro\n") and text.endswith("rest\n") and "old" not in text
+    assert text.startswith("intro\n") and text.endswith("rest\n") and "\nold\n" not in text
     assert "[0.5000](results/mini/tables/tables1-4-summary.md)" in text
     assert "| dataset mismatch, QF2 90 | proposed | [0.2500](results/mini/tables/generalization.md) | " \
            "[3.5000](results/mini/tables/generalization.md) | 0.644 | 0.538 |" in text
     assert "| 0.8516 | 0.9221 |" in text  # the paper's ablation numbers beside ours
+
+
+def test_claims_are_checked_against_the_tables(tmp_path):
+    tables = tmp_path / "results" / "mini" / "tables"
+    tables.mkdir(parents=True)
+    rows = [(1, "proposed", 0.8, 1.0), (1, "[10]", 0.6, 0.9), (1, "constant prior (median)", 0.11, 15.0),
+            (1, "[5], grid estimated", 0.07, 20.0), (2, "proposed", 0.7, 1.2), (2, "[7]", 0.75, 8.0)]
+    pd.DataFrame([{"table": t, "qf2": 90, "test": "x", "method": m, "AvgAcc": a, "AvgMSE": e} for t, m, a, e in rows]) \
+        .to_csv(tables / "tables1-4-summary.csv", index=False)
+    pd.DataFrame([{"experiment": "loss ablation, QF2 90", "method": m, "AvgAcc": 0.8, "AvgMSE": e, "source": "this repo"}
+                  for m, e in (("class head, loss L", 1.5), ("class head, loss Lr", 1.1))]).to_csv(
+        tables / "loss-ablation.csv", index=False)
+    got = {c["claim"]: c["holds"] for c in report.claims("mini", tmp_path)}
+    assert got["QF2 90, random shift: class head ahead of [10]"] == "yes"
+    assert got["QF2 90, random shift: proposed ahead of [10] in AvgMSE"] == "no"  # 1.0 is not below 0.9
+    assert got["QF2 90, random shift: proposed above the constant prior"] == "yes"
+    assert got["QF2 90, random shift: proposed ahead of [5] (grid estimated)"] == "yes"
+    assert got["QF2 90, aligned: proposed ahead of [7]"] == "no"
+    assert got["QF2 90: Lr below L in AvgMSE"] == "yes"
+    assert not any(k.startswith("QF2 80") for k in got)  # no row, no claim
+    assert "[AvgAcc 0.7000 vs 0.7500](results/mini/tables/tables1-4-summary.md) | no |" in report.claims_markdown(
+        "mini", tmp_path)
 
 
 def test_notebooks_run_on_their_smoke_defaults(tmp_path):
