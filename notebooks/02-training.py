@@ -76,7 +76,7 @@ config = json.loads((run / "config.json").read_text())
 # %%
 log = pd.read_csv(run / "log.csv")
 prior = rs.validation_prior(profile, name)
-x = log["patches"] if "patches" in log else log["epoch"]
+x = log["patches"] / 1000 if "patches" in log else log["epoch"]
 fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
 for ax, m in zip(axes, ("loss", "accuracy", "mse")):
     ax.plot(x, log[m], marker="o", label="training")
@@ -85,7 +85,7 @@ for ax, m in zip(axes, ("loss", "accuracy", "mse")):
     if m != "loss":
         for kind, ls in (("median", "--"), ("mode", ":")):
             ax.axhline(prior[kind][m], color="0.45", ls=ls, label=f"constant prior ({kind})")
-    ax.set_xlabel("patches seen" if "patches" in log else "epoch")
+    ax.set_xlabel("patches seen (thousands)" if "patches" in log else "epoch")
     ax.set_title(m, fontsize=10)
     ax.grid(alpha=0.3)
 axes[1].legend(fontsize=8)

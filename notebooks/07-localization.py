@@ -32,8 +32,8 @@
 # objects, so the donor rectangles are cut where the donor has texture (`localize.texture`);
 # one more splice repeats the first example with the flat donors the paper's Figure 12 shows (a
 # uniform grey and a uniform light-blue square). A flat area has no AC coefficient, so no trace
-# of any first compression exists in it: that case shows where the method is blind, and the
-# mean scores leave it out.
+# of its own first compression exists in it: whatever the map shows there is not its QF1, and
+# the mean scores leave that case out.
 #
 # The maps use the dense path when the model has the block-DCT backbone: the front end's
 # features are computed once per pixel position and shared by the windows, which gives the
@@ -95,10 +95,22 @@ scores
 from IPython.display import Markdown
 
 flat = scores[scores["case"].eq(localize.FLAT_CASE[0])].iloc[0]
+i = next(k for k, s in enumerate(splices) if s["flat"])
+_, mask, qm, _ = maps[i]
+inside = localize.truth_at_windows(mask, stride) > 0
+vals = qm[inside]
+bg = jpeg.zigzag(jpeg.standard_table(splices[i]["splice"].qf1[0]))[:15]
+as_bg = (vals == bg).all(1)
+from qpaper.estimate import nearest_tables
+
+near = nearest_tables(np.median(vals[~as_bg].astype(float), axis=0))["qf"] if (~as_bg).any() else None
 Markdown(f"With textured donors the mean F1 is {mean['F1']:.3f} (MCC {mean['MCC']:.3f}, AUC {mean['AUC']:.3f}) over "
-         f"{int(textured.sum())} splices; with the flat donors of the paper's printed example, F1 {flat['F1']:.3f} and "
-         f"AUC {flat['AUC']:.3f}: a region without texture keeps no trace of its first compression, so no estimator "
-         "can find it.")
+         f"{int(textured.sum())} splices. With the flat donors of the paper's printed example F1 is {flat['F1']:.3f}, "
+         f"but their own first compression (QF1 95 and 85) is not what is seen: of the windows centred in them, "
+         f"{as_bg.mean():.0%} answer the background's QF {splices[i]['splice'].qf1[0]} (they reach into the textured "
+         f"background around) and the others answer steps nearest QF {near}. A region without texture has no AC "
+         "coefficient, so any step fits it: it stands out only by lacking the background's trace, and a flat part of "
+         "the background would stand out the same way.")
 
 # %% [markdown]
 # Figure 12 layout: the tampered image, the ground truth (one colour per donor), the maps of

@@ -92,7 +92,8 @@ def make_splice(background: np.ndarray, donors: list, qf1_bg: int, qf1_donors: l
 # donors at 95 and 85, or at 65 and 95) and footnote 3's single-compressed donor, with donor
 # rectangles from textured regions; and the first example with flat donors, as printed in the
 # paper (a uniform grey and a uniform light-blue square): flat content has no AC coefficient, so
-# no trace of any Q1 survives in it and no estimator can see it (where the method is blind).
+# no trace of its own Q1 survives in it (where the method is blind: the map can only show that
+# the background's trace is missing there, as it would on a flat part of the background).
 SPLICE_CASES = (("Figure 12, first example", 75, (95, 85)), ("Figure 12, second example", 75, (65, 95)),
                 ("single-compressed donor (footnote 3)", 75, (None,)))
 FLAT_CASE = ("flat donors (Figure 12, first example as printed)", 75, (95, 85))
