@@ -60,7 +60,8 @@ def main():
         d = djpeg.open_dataset(tmp)
         for name, kw, n, batch in (("densenet13", {"arch": "densenet", "depth": 13, "growth": 12}, a.densenet_patches,
                                     32),
-                                   ("dct (mini)", {"arch": "dct", "width": fit["width"], "hidden": fit["hidden"]},
+                                   ("dct (mini)", {"arch": "dct", "width": fit["width"], "hidden": fit["hidden"],
+                                                   "phases": fit["phases"], "nf": fit["nf"]},
                                     a.patches, fit["batch"])):
             keras.utils.set_random_seed(0)
             m = model.build_model("class", **kw)

@@ -143,3 +143,33 @@ def test_a_front_end_reading_more_coefficients_than_it_estimates(coffee):
     assert (exact == dense).all(-1).mean() > 0.98
     with pytest.raises(ValueError, match="nf"):
         model.build_model("class", arch="dct", nf=10)
+
+
+def test_jax_gives_the_same_features_and_trains(tmp_path):
+    """The GPU machine has JAX, no TensorFlow: the front end must compute the same numbers there
+    (one-hot sums instead of TensorFlow's batched bincount) and train under jit."""
+    pytest.importorskip("jax")
+    import os
+    import subprocess
+    import sys
+    rng = np.random.default_rng(5)
+    x = rng.integers(0, 256, (3, 64, 64, 3)).astype("float32")
+    np.save(tmp_path / "x.npy", x)
+    code = ("import numpy as np, keras\nfrom qpaper import dctfeatures as dfe, losses, model\n"
+            f"x = np.load({str(tmp_path / 'x.npy')!r})\n"
+            "inp = keras.Input((64, 64, 3)); h = dfe.PhaseHistograms(21)(inp)\n"
+            "f = keras.Model(inp, dfe.CombStrength(21)(h))(x)\n"
+            f"np.save({str(tmp_path / 'jax.npy')!r}, np.asarray(f))\n"
+            "m = model.build_model('class', arch='dct', width=8, hidden=16, nf=21)\n"
+            "m.compile(optimizer='adam', loss=losses.BlockLoss(0.8))\n"
+            "y = np.tile(np.arange(1, 16, dtype='float32'), (3, 1))\n"
+            "print(keras.backend.backend(), float(m.train_on_batch(x, y)))\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600,
+                       env=dict(os.environ, KERAS_BACKEND="jax"))
+    assert r.returncode == 0, r.stderr[-2000:]
+    backend, loss = r.stdout.split()[-2:]
+    assert backend == "jax" and np.isfinite(float(loss))
+    inp = keras.Input((64, 64, 3))
+    ref = keras.ops.convert_to_numpy(keras.Model(inp, dfe.CombStrength(21)(dfe.PhaseHistograms(21)(inp)))(x))
+    got = np.load(tmp_path / "jax.npy")
+    assert got.shape == ref.shape and (np.abs(got - ref) < 1e-4).mean() > 0.999
