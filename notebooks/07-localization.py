@@ -97,18 +97,12 @@ from IPython.display import Markdown
 flat = scores[scores["case"].eq(localize.FLAT_CASE[0])].iloc[0]
 i = next(k for k, s in enumerate(splices) if s["flat"])
 _, mask, qm, _ = maps[i]
-inside = localize.truth_at_windows(mask, stride) > 0
-vals = qm[inside]
-bg = jpeg.zigzag(jpeg.standard_table(splices[i]["splice"].qf1[0]))[:15]
-as_bg = (vals == bg).all(1)
-from qpaper.estimate import nearest_tables
-
-near = nearest_tables(np.median(vals[~as_bg].astype(float), axis=0))["qf"] if (~as_bg).any() else None
+inside = localize.region_summary(qm, mask, stride, splices[i]["splice"].qf1[0])
 Markdown(f"With textured donors the mean F1 is {mean['F1']:.3f} (MCC {mean['MCC']:.3f}, AUC {mean['AUC']:.3f}) over "
          f"{int(textured.sum())} splices. With the flat donors of the paper's printed example F1 is {flat['F1']:.3f}, "
-         f"but their own first compression (QF1 95 and 85) is not what is seen: of the windows centred in them, "
-         f"{as_bg.mean():.0%} answer the background's QF {splices[i]['splice'].qf1[0]} (they reach into the textured "
-         f"background around) and the others answer steps nearest QF {near}. A region without texture has no AC "
+         f"but their own first compression (QF1 {' and '.join(map(str, localize.FLAT_CASE[2]))}) is not what is seen: of the windows centred in them, "
+         f"{inside['as_background']:.0%} answer the background's QF {splices[i]['splice'].qf1[0]} (they reach into the textured "
+         f"background around) and the others answer steps nearest QF {inside['nearest_qf_of_rest']}. A region without texture has no AC "
          "coefficient, so any step fits it: it stands out only by lacking the background's trace, and a flat part of "
          "the background would stand out the same way.")
 

@@ -338,6 +338,26 @@ def truth_at_windows(mask: np.ndarray, stride: int) -> np.ndarray:
     return mask[np.ix_(ys + PATCH // 2, xs + PATCH // 2)]
 
 
+def region_summary(qm: np.ndarray, mask: np.ndarray, stride: int, qf_background: int, label: int | None = None) -> dict:
+    """What the map says inside a region of the ground truth (``mask == label``, or any donor):
+    the share of window centres there answering the background's own first table, and the
+    standard QF nearest to the median answer of the others (None when all match the background).
+    Notebook 7 uses it to show why flat donors stay invisible (Section 5.3)."""
+    from .estimate import nearest_tables
+
+    truth = truth_at_windows(mask, stride)
+    inside = truth > 0 if label is None else truth == label
+    if not inside.any():
+        raise ValueError("no window centre falls inside the region")
+    vals = qm[inside]
+    nc = vals.shape[-1]
+    bg = jpeg.zigzag(jpeg.standard_table(qf_background))[:nc]
+    as_bg = (vals == bg).all(axis=1)
+    rest = vals[~as_bg]
+    near = nearest_tables(np.median(rest.astype(float), axis=0), nc)["qf"] if len(rest) else None
+    return {"windows": int(inside.sum()), "as_background": float(as_bg.mean()), "nearest_qf_of_rest": near}
+
+
 def to_pixels(m: np.ndarray, size, stride: int) -> np.ndarray:
     """A window map drawn at image size: each pixel takes the value of the nearest window centre."""
     h, w = size

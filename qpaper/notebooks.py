@@ -56,6 +56,13 @@ def run(path: Path, profile: str, seed: int = 0, out_dir: Path | None = None, lo
     return target
 
 
+def matches(stem: str, only: str) -> bool:
+    """``--only`` takes a notebook's number (``7`` or ``07``) or the start of its name."""
+    if only.isdigit():
+        return stem.split("-")[0].isdigit() and int(stem.split("-")[0]) == int(only)
+    return stem.startswith(only)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m qpaper.notebooks")
     p.add_argument("--profile", default="smoke")
@@ -63,7 +70,7 @@ def main(argv=None) -> int:
     p.add_argument("--only", nargs="*", help="notebook numbers or names (default: all)")
     p.add_argument("--out", help="folder for the executed notebooks (default results/PROFILE/notebooks)")
     a = p.parse_args(argv)
-    todo = [n for n in notebooks() if not a.only or any(n.stem.startswith(o) for o in a.only)]
+    todo = [n for n in notebooks() if not a.only or any(matches(n.stem, o) for o in a.only)]
     if not todo:
         print("qpaper: error: no notebook matches", file=sys.stderr)
         return 2
@@ -82,8 +89,13 @@ def main(argv=None) -> int:
             print(f"qpaper: error: notebook {path.name} failed: {what}", file=sys.stderr)
             return 1
     out = Path(a.out or results_dir(a.profile) / "notebooks") / "timings.csv"
+    if a.only and out.exists():  # keep the timings of the notebooks not re-run
+        done = {r.split(",")[0] for r in rows}
+        kept = [r for r in out.read_text().splitlines()[1:] if r and r.split(",")[0] not in done]
+        rows = sorted(kept + rows)
     atomic_write_bytes(out, ("notebook,seconds\n" + "\n".join(rows) + "\n").encode())
-    write_sidecar(out, record(a.profile, a.seed, t_all, command=f"python -m qpaper.notebooks --profile {a.profile}"))
+    write_sidecar(out, record(a.profile, a.seed, t_all, command=f"python -m qpaper.notebooks --profile {a.profile}"
+                                  + (f" --only {' '.join(a.only)} (other rows kept from earlier runs)" if a.only else "")))
     print(f"notebooks: {len(rows)} executed in {time.time() - t_all:.0f} s; timings in {out}")
     return 0
 

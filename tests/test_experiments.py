@@ -234,3 +234,21 @@ def test_a_failing_notebook_gives_one_line_and_status_1(tmp_path, monkeypatch):
     monkeypatch.setattr(notebooks, "NOTEBOOK_DIR", bad)
     assert notebooks.main(["--profile", "smoke", "--out", str(tmp_path / "out")]) == 1
     assert not (tmp_path / "out" / "01-bad.ipynb").exists() and not list((tmp_path / "out").glob(".*"))
+
+
+def test_only_picks_notebooks_by_number_and_keeps_the_other_timings(tmp_path, monkeypatch, capsys):
+    from qpaper import notebooks
+    assert notebooks.matches("07-localization", "7") and notebooks.matches("07-localization", "07")
+    assert notebooks.matches("07-localization", "07-loc") and not notebooks.matches("07-localization", "0")
+    assert not notebooks.matches("17-other", "7")
+    nbdir = tmp_path / "notebooks"
+    nbdir.mkdir()
+    for name in ("01-a", "02-b"):
+        (nbdir / f"{name}.py").write_text('# %% tags=["parameters"]\nprofile = "smoke"\nseed = 0\n\n# %%\nx = 1\n')
+    monkeypatch.setattr(notebooks, "NOTEBOOK_DIR", nbdir)
+    out = tmp_path / "out"
+    assert notebooks.main(["--profile", "smoke", "--out", str(out)]) == 0
+    assert notebooks.main(["--profile", "smoke", "--out", str(out), "--only", "2"]) == 0
+    rows = (out / "timings.csv").read_text().splitlines()
+    assert rows[0] == "notebook,seconds" and [r.split(",")[0] for r in rows[1:]] == ["01-a", "02-b"]
+    assert notebooks.main(["--profile", "smoke", "--out", str(out), "--only", "9"]) == 2

@@ -176,3 +176,24 @@ def test_splice_set_has_the_flat_donor_case():
         assert np.median(np.abs(jpeg.decode(sp.jpeg)[sp.mask == k].astype(float) - localize.FLAT_COLOURS[k - 1])) <= 2
     assert all(localize.texture(jpeg.decode(x["splice"].jpeg)[x["splice"].mask == 1][:64 * 64].reshape(64, 64, 3)) > 2
                for x in s if not x["flat"])
+
+
+def test_region_summary_counts_windows_answering_the_background():
+    stride, size = 8, (160, 160)
+    mask = np.zeros(size, np.int8)
+    mask[64:128, 64:128] = 1
+    bg = jpeg.zigzag(jpeg.standard_table(75))[:15]
+    donor = jpeg.zigzag(jpeg.standard_table(95))[:15]
+    ys, xs = localize.window_grid(size, stride)
+    qm = np.broadcast_to(bg, (len(ys), len(xs), 15)).copy()
+    inside = localize.truth_at_windows(mask, stride) == 1
+    idx = np.argwhere(inside)
+    qm[tuple(idx[: len(idx) // 4].T)] = donor  # a quarter of the donor's windows see the donor's table
+    s = localize.region_summary(qm, mask, stride, 75)
+    assert s["windows"] == inside.sum()
+    assert s["as_background"] == pytest.approx(1 - (len(idx) // 4) / len(idx))
+    assert s["nearest_qf_of_rest"] == 95
+    qm[inside] = bg
+    assert localize.region_summary(qm, mask, stride, 75)["nearest_qf_of_rest"] is None
+    with pytest.raises(ValueError):
+        localize.region_summary(qm, mask, stride, 75, label=2)
