@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 
@@ -11,10 +12,36 @@ if not os.environ.get("QPAPER_TF_LOGS"):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with the CLI's promise for bad input: one line on stderr, exit 2 (``--help`` keeps
+    its usage text)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message.splitlines()[0] if message else 'bad arguments'} "
+                     f"(see {self.prog} --help)\n")
+
+
+def _number(kind, lo=None, hi=None, what=""):
+    """An argparse type: ``kind`` (int or float), finite, within [lo, hi]."""
+    def parse(text):
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") from None
+        if kind is float and not math.isfinite(v):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+        if (lo is not None and v < lo) or (hi is not None and v > hi):
+            rng = f"{lo}..{hi}" if hi is not None else f">= {lo}"
+            raise argparse.ArgumentTypeError(f"{text} is out of range ({what or 'allowed'}: {rng})")
+        return v
+    parse.__name__ = kind.__name__  # argparse names the type in its messages
+    return parse
+
+
 def cmd_table(a):
     from . import jpeg
     t = jpeg.standard_table(a.qf, chroma=a.chroma)
-    if a.zigzag or a.nc:
+    if a.zigzag or a.nc is not None:
         v = jpeg.zigzag(t)[: a.nc or 64]
         print(" ".join(str(int(x)) for x in v))
     else:
@@ -27,9 +54,16 @@ def cmd_qtable(a):
     t = jpeg.luminance_table(a.file)
     qf, dist = jpeg.nearest_standard_qf(t)
     ps, psd = jpeg.nearest_photoshop_quality(t)
-    print(f"{a.file}: {len(info['tables'])} quantization table(s), "
-          f"{'progressive' if info['progressive'] else 'baseline/sequential'}, "
+    size = f"{info['size'][1]}x{info['size'][0]} as stored, " if info["size"] else ""
+    print(f"{a.file}: {size}{len(info['tables'])} quantization table(s), {info['coding']}, "
           f"{len(info['components'])} component(s)")
+    if info["orientation"] not in (None, 1):
+        print(f"EXIF orientation {info['orientation']}: viewers show it {jpeg.ORIENTATIONS[info['orientation']]}; "
+              "the tables belong to the stored pixels")
+    if info["end"] is None:
+        print("warning: the scan ends before the end-of-image marker (truncated file)")
+    elif info["trailer"]:
+        print(f"{info['trailer']} bytes follow the end-of-image marker (a trailer; ignored)")
     print("luminance table (natural order):")
     print(jpeg.format_table(t))
     print(f"first {a.nc} zig-zag: " + " ".join(str(int(x)) for x in jpeg.zigzag(t)[: a.nc]))
@@ -154,23 +188,19 @@ def cmd_localize(a):
 
     import numpy as np
 
-    from . import estimate, localize, registry
+    from . import estimate, jpeg, localize, registry
     from .sources import atomic_write_bytes
+    from pathlib import Path
+    out = Path(a.out)
+    check_output_folder(out)  # before any work: a bad --out costs the user nothing
     import_backend_quietly()
     img = estimate.read_jpeg(a.file, a.max_megapixels or None)
-    if a.stride < 1:
-        raise ValueError("--stride must be at least 1")
     model, name, _, _ = registry.model_for(img["q2"], a.model)
-    bad = [k for k in a.coefficients if not 1 <= k <= 15]
-    if bad:
-        raise ValueError(f"--coefficients must be in 1..15, got {bad}")
     path = "dense" if a.dense else a.path
     if path == "auto":
         path = "dense" if localize.is_dct(model) else "exact"
     qm, _ = localize.qmap(model, img["rgb"], a.stride, progress=not a.quiet, path=path)
     res = localize.cluster(qm, seed=a.seed)
-    from pathlib import Path
-    out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     import io
     buf = io.BytesIO()
@@ -186,11 +216,29 @@ def cmd_localize(a):
                "map_shape": list(qm.shape),
                "clusters": res["k"], "silhouette": res["silhouette"],
                "tampered_share": round(float(res["mask"].mean()), 4),
-               "note": "QM(i, j, :) is the window with top-left corner (i*stride, j*stride)"}
+               "orientation": img["orientation"],
+               "note": "QM(i, j, :) is the window with top-left corner (i*stride, j*stride) of the stored "
+                       "pixels; maps are drawn as stored, without the EXIF orientation"}
     atomic_write_bytes(out / "summary.json", json.dumps(summary, indent=1).encode())
     print(f"map {qm.shape[0]}x{qm.shape[1]} windows at stride {a.stride}; {res['k']} cluster(s), "
           f"{summary['tampered_share']:.1%} of positions outside the background; wrote {out}/qm.npy, "
           f"map-k*.png, mask.png, summary.json")
+    if img["orientation"] not in (None, 1):
+        print(f"note: EXIF orientation {img['orientation']} (viewers show the photo "
+              f"{jpeg.ORIENTATIONS[img['orientation']]}); the maps are drawn as the pixels are stored")
+
+
+def check_output_folder(out) -> None:
+    """Refuse an output folder that cannot be written, before any work (one line, exit 2)."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out}: exists and is not a folder")
+    parent = out
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ValueError(f"--out {out}: {parent} is not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"--out {out}: {parent} is not writable")
 
 
 def cmd_models(a):
@@ -210,20 +258,22 @@ def cmd_models(a):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="qpaper", description="Primary quantization matrix estimation of "
+    p = Parser(prog="qpaper", description="Primary quantization matrix estimation of "
                                 "double JPEG images (Tondi et al., EURASIP JIS 2021).")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     s = sub.add_parser("table", help="print a standard IJG quantization table")
-    s.add_argument("qf", type=int, help="quality factor 1..100")
+    s.add_argument("qf", type=_number(int, 1, 100, "quality factor"), help="quality factor 1..100")
     s.add_argument("--zigzag", action="store_true", help="print the 64 values in zig-zag order")
-    s.add_argument("--nc", type=int, default=None, help="print only the first NC zig-zag values")
+    s.add_argument("--nc", type=_number(int, 1, 64, "NC"), default=None,
+                   help="print only the first NC zig-zag values (1..64)")
     s.add_argument("--chroma", action="store_true", help="the chrominance table instead of luminance")
     s.set_defaults(func=cmd_table)
 
     s = sub.add_parser("qtable", help="print a JPEG file's luminance table and its nearest QF")
     s.add_argument("file")
-    s.add_argument("--nc", type=int, default=15, help="how many zig-zag values to list (default 15)")
+    s.add_argument("--nc", type=_number(int, 1, 64, "NC"), default=15,
+                   help="how many zig-zag values to list (1..64, default 15)")
     s.set_defaults(func=cmd_qtable)
 
     d = sub.add_parser("data", help="image sources: fetch, list, check").add_subparsers(
@@ -319,25 +369,31 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="one JSON object instead of text")
     s.add_argument("--model", help=".keras model (default: the registered model for the file's QF2)")
     s.add_argument("--method", default="cnn", choices=["cnn", "galvan", "bianchi"])
-    s.add_argument("--window", nargs=2, type=int, metavar=("X", "Y"), help="one 64x64 window at (X, Y)")
-    s.add_argument("--max-windows", type=int, default=512, help="windows pooled (a seeded sample; default 512)")
-    s.add_argument("--max-megapixels", type=float, default=120.0, help="refuse larger images (0: no limit)")
+    s.add_argument("--window", nargs=2, type=_number(int, 0, None, "pixel offset"), metavar=("X", "Y"),
+                   help="one 64x64 window at (X, Y)")
+    s.add_argument("--max-windows", type=_number(int, 1, None, "windows"), default=512,
+                   help="windows pooled (a seeded sample; default 512)")
+    s.add_argument("--max-megapixels", type=_number(float, 0, None, "megapixels"), default=120.0,
+                   help="refuse larger images (0: no limit)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_estimate)
 
     s = sub.add_parser("localize", help="maps of estimated Q1 coefficients on sliding windows (Section 5.3)")
     s.add_argument("file")
-    s.add_argument("--stride", type=int, default=8, help="window stride in pixels (the paper: 1; default 8)")
+    s.add_argument("--stride", type=_number(int, 1, 64, "stride"), default=8,
+                   help="window stride in pixels, 1..64 (the paper: 1; default 8)")
     s.add_argument("--out", required=True, help="folder for qm.npy, map-kNN.png, mask.png, summary.json")
     s.add_argument("--model", help=".keras model (default: the registered model for the file's QF2)")
-    s.add_argument("--coefficients", type=int, nargs="+", default=[1, 6, 14], help="maps to draw (1..15)")
+    s.add_argument("--coefficients", type=_number(int, 1, 15, "coefficient"), nargs="+", default=[1, 6, 14],
+                   help="maps to draw (1..15)")
     s.add_argument("--path", default="auto", choices=["auto", "dense", "exact"],
                    help="exact: one forward pass per window; dense: shared features (for the dct backbone the same "
                    "numbers; for the DenseNet dilated pooling, which differs near window borders, see make bench); "
                    "auto (default): dense for dct models, exact for DenseNet ones")
     s.add_argument("--dense", action="store_true", help="the same as --path dense")
-    s.add_argument("--max-megapixels", type=float, default=120.0)
+    s.add_argument("--max-megapixels", type=_number(float, 0, None, "megapixels"), default=120.0,
+                   help="refuse larger images (0: no limit)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=cmd_localize)

@@ -326,6 +326,37 @@ def _shard_complete(out: Path, k: int) -> dict | None:
         return None
 
 
+def claim_folder(out: Path, spec: dict) -> None:
+    """Write ``out/spec.json`` unless it exists, atomically and exclusively (a hard link of a
+    complete temporary file: of two builds started together exactly one spec lands), then refuse
+    the folder if the spec there is another one."""
+    from .sources import temporary_beside
+    spec_file = out / "spec.json"
+    if not spec_file.exists():
+        fd, tmp = temporary_beside(spec_file)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(json.dumps(spec, indent=1, sort_keys=True).encode())
+            try:
+                os.link(tmp, spec_file)
+            except FileExistsError:
+                pass  # another build claimed the folder first
+            except OSError:  # no hard links here: an exclusive create, then the content
+                try:
+                    with open(spec_file, "xb") as f:
+                        f.write(Path(tmp).read_bytes())
+                except FileExistsError:
+                    pass
+        finally:
+            os.unlink(tmp)
+    try:
+        old = json.loads(spec_file.read_text())
+    except ValueError:
+        raise DatasetError(f"{spec_file} is not valid JSON; choose an empty folder") from None
+    if old != spec:
+        raise DatasetError(f"{out} holds another dataset spec; choose an empty folder")
+
+
 def build(spec: DatasetSpec, out_dir, workers: int | None = None, data_dir=None, progress: bool = True,
           log=print) -> dict:
     """Generate ``spec`` into shards under ``out_dir`` with ``workers`` processes (default: all
@@ -333,13 +364,7 @@ def build(spec: DatasetSpec, out_dir, workers: int | None = None, data_dir=None,
     same spec are kept; a folder holding another spec is refused."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    spec_file = out / "spec.json"
-    if spec_file.exists():
-        old = json.loads(spec_file.read_text())
-        if old != spec.to_dict():
-            raise DatasetError(f"{out} holds another dataset spec; choose an empty folder")
-    else:
-        atomic_write_bytes(spec_file, json.dumps(spec.to_dict(), indent=1, sort_keys=True).encode())
+    claim_folder(out, spec.to_dict())
     t0 = time.time()
     ds = DJpegDataset(spec, data_dir)
     ups = max(1, SHARD_PATCHES // spec.patches_per_image)

@@ -49,7 +49,9 @@ def quiet_stderr():
 
 
 def read_jpeg(path, max_megapixels: float | None = 120.0) -> dict:
-    """Check a file and decode it: {"rgb", "q2" (8x8 natural), "progressive", "size"}. Raises
+    """Check a file and decode it as stored (no EXIF rotation): {"rgb", "q2" (8x8 natural),
+    "progressive", "coding", "size", "orientation" (EXIF tag or None), "trailer" (bytes after the
+    end-of-image marker)}. Raises
     :class:`InputError` for a missing path, a non-JPEG, an empty, truncated or corrupt JPEG, a
     grayscale or CMYK JPEG, an image smaller than 64x64, or one above ``max_megapixels``."""
     p = Path(path)
@@ -69,6 +71,8 @@ def read_jpeg(path, max_megapixels: float | None = 120.0) -> dict:
         q2 = jpeg.luminance_table(data)
     except jpeg.JpegError as e:
         raise InputError(f"{p}: {e}") from None
+    if info["size"] is None:
+        raise InputError(f"{p}: corrupt JPEG (no frame header)")
     n = len(info["components"])
     if n == 1:
         raise InputError(f"{p}: grayscale JPEG; the estimators were trained on colour (3-component) JPEGs")
@@ -76,40 +80,26 @@ def read_jpeg(path, max_megapixels: float | None = 120.0) -> dict:
         raise InputError(f"{p}: CMYK JPEG (4 components); only YCbCr colour JPEGs are supported")
     if n != 3:
         raise InputError(f"{p}: JPEG with {n} components; only 3-component colour JPEGs are supported")
-    if b"\xff\xd9" not in data[-65536:]:
-        raise InputError(f"{p}: truncated JPEG (no end-of-image marker)")
-    h, w = _size(data)
+    if "lossless" in info["coding"] or "differential" in info["coding"]:
+        raise InputError(f"{p}: {info['coding']} JPEG; only DCT-based (baseline, extended or progressive) files "
+                         "have the quantization this method reads")
+    if info["end"] is None:
+        raise InputError(f"{p}: truncated JPEG (the scan ends before the end-of-image marker)")
+    h, w = info["size"]
     if h < PATCH or w < PATCH:
         raise InputError(f"{p}: image {w}x{h} is smaller than the {PATCH}x{PATCH} window")
     if max_megapixels and h * w > max_megapixels * 1e6:
         raise InputError(f"{p}: {w}x{h} is {h * w / 1e6:.0f} megapixels, above the limit of {max_megapixels:g} "
                          "(raise it with --max-megapixels)")
-    import cv2
-    with quiet_stderr():
-        arr = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
-    if arr is None or arr.shape[:2] != (h, w):
+    try:
+        with quiet_stderr():  # never rotated by the EXIF orientation: the stored block grid is what is read
+            rgb = jpeg.decode(data[:info["end"]])
+    except jpeg.JpegError:
+        rgb = None
+    if rgb is None or rgb.shape[:2] != (h, w):
         raise InputError(f"{p}: corrupt JPEG (cannot decode)")
-    return {"rgb": cv2.cvtColor(arr, cv2.COLOR_BGR2RGB), "q2": q2, "progressive": info["progressive"],
-            "size": (h, w)}
-
-
-def _size(data: bytes) -> tuple[int, int]:
-    """(height, width) from the SOF marker."""
-    pos = 2
-    while pos + 4 <= len(data):
-        if data[pos] != 0xFF:
-            break
-        marker = data[pos + 1]
-        if marker == 0xFF:
-            pos += 1
-            continue
-        length = int.from_bytes(data[pos + 2:pos + 4], "big")
-        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-            seg = data[pos + 4:pos + 2 + length]
-            if len(seg) >= 5:
-                return int.from_bytes(seg[1:3], "big"), int.from_bytes(seg[3:5], "big")
-        pos += 2 + length
-    raise InputError("corrupt JPEG: no frame header")
+    return {"rgb": rgb, "q2": q2, "progressive": info["progressive"], "coding": info["coding"], "size": (h, w),
+            "orientation": info["orientation"], "trailer": info["trailer"]}
 
 
 def window_origins(size, max_windows: int = 512, seed: int = 0) -> np.ndarray:
@@ -161,6 +151,29 @@ def estimate_baseline(method, rgb, origins, q2, nc: int = NC, progress=None):
     return q1, (v == q1).mean(0)
 
 
+GRID_MIN_CONFIDENCE = 0.5  # a shifted first grid is trusted when it beats the runner-up this clearly
+AGREE_MIN = 0.5  # aligned: a table is given when the windows agree this much on average
+NA_SIDE = 1024  # the non-aligned model reads at most this square of the image (its centre)
+
+
+def estimate_grid(rgb, progress=None) -> tuple[tuple[int, int], float]:
+    """The first compression's grid shift (r, c) of a whole file, if one other than the last
+    compression's stands out, and its confidence (see
+    :func:`qpaper.baselines.bianchi.find_image_grid`)."""
+    from .baselines import bianchi
+    return bianchi.find_image_grid(rgb, progress=progress)
+
+
+def estimate_nonaligned(rgb, q2, shift, nc: int = NC) -> np.ndarray:
+    """Q1 by the NA-DJPG model of [5] on the first grid ``shift`` (r, c), over the blocks of the
+    image's centre (at most NA_SIDE square, cut on the 8x8 grid so the shift is kept)."""
+    from .baselines import bianchi, common
+    h, w = rgb.shape[:2]
+    y0, x0 = max(0, (h - NA_SIDE) // 16 * 8), max(0, (w - NA_SIDE) // 16 * 8)
+    crop = rgb[y0:y0 + NA_SIDE, x0:x0 + NA_SIDE]
+    return bianchi.nonaligned_batch(common.luma_batch(crop[None]), q2, np.array([shift]), nc)[0]
+
+
 def nearest_tables(q1, nc: int = NC) -> dict:
     """Nearest standard QF and Photoshop quality to an estimate of the first nc zig-zag values
     (mean absolute difference over those values)."""
@@ -172,15 +185,22 @@ def nearest_tables(q1, nc: int = NC) -> dict:
     return {"qf": qf, "qf_distance": round(d[qf], 3), "photoshop": q, "photoshop_distance": round(ps[q], 3)}
 
 
-def verdict(q1, q2, nc: int = NC) -> str:
+def verdict(q1, q2, nc: int = NC, agreement=None) -> str:
     """Footnote 3 of the paper: on a single-compressed image the network answers close to QF 100
-    (all steps 1); an estimate equal to Q2 carries no evidence of another first compression."""
+    (all steps 1); an estimate equal to Q2 carries no evidence of another first compression.
+    With ``agreement`` (the model-based methods' share of windows behind each answer), answers
+    that differ from Q2 count only when at least AGREE_MIN of the windows give them."""
     q1 = np.asarray(q1)
     z2 = jpeg.zigzag(q2)[:nc]
     if np.abs(q1 - 1).mean() <= 0.5:
         return "looks single-compressed (the estimate is close to QF 100, the paper's footnote 3)"
     if np.array_equal(q1, z2):
         return "no evidence of a different first compression (the estimate equals Q2)"
+    if agreement is not None:
+        differ = np.flatnonzero(q1 != z2)
+        if (np.asarray(agreement)[differ] < AGREE_MIN).all():
+            return (f"no evidence of a different first compression (the answers that differ from Q2, coefficient(s) "
+                    f"{', '.join(str(k + 1) for k in differ)}, have fewer than {AGREE_MIN:.0%} of the windows behind them)")
     return "double-compressed: the first compression differs from the last"
 
 
@@ -204,10 +224,19 @@ def run(path, model: str | None = None, method: str = "cnn", window=None, max_wi
         origins = np.array([[y, x]])
     else:
         origins = window_origins(img["size"], max_windows, seed)
+    if img["orientation"] not in (None, 1):
+        warnings.append(f"the file carries EXIF orientation {img['orientation']} (viewers show it "
+                        f"{jpeg.ORIENTATIONS[img['orientation']]}); the stored pixels and their 8x8 grid were "
+                        "analysed, as forensics must, not the displayed picture")
+    if img["trailer"]:
+        warnings.append(f"{img['trailer']} bytes after the end-of-image marker (a motion-photo video or vendor "
+                        "data) were ignored")
     out = {"file": str(path), "size": list(img["size"]), "progressive": img["progressive"],
+           "coding": img["coding"], "orientation": img["orientation"],
            "q2": jpeg.zigzag(q2)[:nc].tolist(), "qf2": qf2, "qf2_distance": round(qf2_dist, 3), "method": method,
            "windows": int(len(origins))}
     bar = tqdm(total=len(origins), unit="window", desc="estimating", disable=not progress or len(origins) < 64)
+    q1 = conf = no_table = None
     if method == "cnn":
         from . import registry
         m, out["model"], trained, gap = registry.model_for(q2, model)
@@ -218,26 +247,58 @@ def run(path, model: str | None = None, method: str = "cnn", window=None, max_wi
                             "finds a gap of 2 costs little, larger ones more)")
         q1, conf = estimate_cnn(m, img["rgb"], origins, nc, bar.update)
     elif method in ("galvan", "bianchi"):
-        q1, conf = estimate_baseline(method, img["rgb"], origins, q2, nc, bar.update)
+        # Both model the double quantization on one grid: find the first grid before trusting them.
+        with tqdm(total=64, unit="grid", desc="first grid", disable=not progress) as gbar:
+            shift, gconf = estimate_grid(img["rgb"], gbar.update)
+        ref = "[7]" if method == "galvan" else "[5]"
+        if gconf >= GRID_MIN_CONFIDENCE:
+            out.update(grid_shift=list(shift), grid_confidence=round(gconf, 3))
+            if method == "bianchi":
+                q1, conf = estimate_nonaligned(img["rgb"], q2, shift, nc), np.full(nc, np.nan)
+            else:
+                no_table = (f"double-compressed on a shifted grid: the first grid is shifted by {shift} "
+                            f"(confidence {gconf:.2f}); {ref} models aligned grids only and gives no table here: "
+                            "use --method cnn or --method bianchi")
+        else:
+            out.update(grid_shift=[0, 0], grid_confidence=round(1 - gconf, 3))
+            q1, conf = estimate_baseline(method, img["rgb"], origins, q2, nc, bar.update)
+            if conf.mean() < AGREE_MIN:
+                no_table = (f"no reliable first grid found: no shifted grid stands out and on the aligned grid the "
+                            f"windows agree on {conf.mean():.0%} of the answers on average; {ref} sees no first "
+                            "compression (single-compressed, or one it cannot read)")
+                q1 = None
     else:
         raise InputError(f"unknown method {method!r} (cnn, galvan, bianchi)")
     bar.close()
     if img["progressive"]:
         warnings.append("progressive JPEG: decoded and estimated like a baseline one (training used baseline files)")
+    if q1 is None:
+        out.update(q1=None, confidence=None, nearest=None, verdict=no_table, warnings=warnings)
+        return out
     out.update(q1=q1.tolist(), confidence=[None if np.isnan(c) else round(float(c), 3) for c in conf],
-               nearest=nearest_tables(q1, nc), verdict=verdict(q1, q2, nc), warnings=warnings)
+               nearest=nearest_tables(q1, nc), warnings=warnings,
+               verdict=verdict(q1, q2, nc, None if method == "cnn" or np.isnan(conf).all() else conf))
     return out
 
 
 def format_text(r: dict) -> str:
     h, w = r["size"]
-    lines = [f"file: {r['file']} ({w}x{h}, {'progressive' if r['progressive'] else 'baseline'})",
+    lines = [f"file: {r['file']} ({w}x{h} as stored, {r['coding']})",
              f"Q2 (zig-zag 1..{len(r['q2'])}): {' '.join(map(str, r['q2']))}  -> nearest standard QF {r['qf2']} "
              f"(mean |difference| {r['qf2_distance']:.2f})",
              f"method: {r['method']}" + (f", model {r['model']}" if r.get("model") else "")
              + (f" (trained for QF2 {r['model_qf2']})" if r.get("model_qf2") else ""),
-             f"windows: {r['windows']} of 64x64 on the file's 8x8 grid",
-             "estimated Q1 (zig-zag), with confidence:", "    k   q1  confidence"]
+             f"windows: {r['windows']} of 64x64 on the file's 8x8 grid"]
+    if "grid_shift" in r:
+        if r["grid_shift"] == [0, 0]:
+            lines.append(f"first grid: aligned assumed (no shifted grid stands out; confidence {r['grid_confidence']:.2f})")
+        else:
+            lines.append(f"first grid: shifted by {tuple(r['grid_shift'])} (rows, columns cropped after the first "
+                         f"compression), confidence {r['grid_confidence']:.2f}")
+    if r["q1"] is None:
+        lines += [f"verdict: {r['verdict']}"] + [f"warning: {w}" for w in r["warnings"]]
+        return "\n".join(lines)
+    lines += ["estimated Q1 (zig-zag), with confidence:", "    k   q1  confidence"]
     for k, (q, c) in enumerate(zip(r["q1"], r["confidence"]), 1):
         lines.append(f"  {k:3d}  {q:3d}  {'-' if c is None else f'{c:.3f}'}")
     n = r["nearest"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import struct
 from pathlib import Path
 
@@ -160,13 +161,56 @@ def table_from_name(name) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 # Reading tables from files: a direct DQT/SOF parser (T.81 B.2.4.1), independent of Pillow.
 
+# Frame types (T.81 Table B.1): the SOF marker says how the scans are coded.
+SOF_KINDS = {
+    0xC0: "baseline", 0xC1: "extended sequential", 0xC2: "progressive", 0xC3: "lossless",
+    0xC5: "differential sequential", 0xC6: "differential progressive", 0xC7: "differential lossless",
+    0xC9: "extended sequential, arithmetic-coded", 0xCA: "progressive, arithmetic-coded",
+    0xCB: "lossless, arithmetic-coded", 0xCD: "differential sequential, arithmetic-coded",
+    0xCE: "differential progressive, arithmetic-coded", 0xCF: "differential lossless, arithmetic-coded",
+}
+# EXIF orientation (TIFF tag 0x0112): how a viewer turns the stored pixels for display.
+ORIENTATIONS = {1: "as stored", 2: "mirrored", 3: "rotated 180 degrees", 4: "flipped upside down",
+                5: "transposed", 6: "rotated 90 degrees clockwise", 7: "transversed",
+                8: "rotated 90 degrees counter-clockwise"}
+# In entropy-coded data 0xFF is followed by 0x00 (a stuffed byte), a restart marker or fill
+# 0xFF bytes; anything else is the next marker (T.81 B.1.1.5).
+_NEXT_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
+
+
+def _exif_orientation(seg: bytes) -> int | None:
+    """The orientation tag of an APP1 Exif segment (IFD0), or None."""
+    if not seg.startswith(b"Exif\x00\x00") or len(seg) < 14:
+        return None
+    t = seg[6:]
+    order = {b"II": "<", b"MM": ">"}.get(t[:2])
+    if order is None:
+        return None
+    try:
+        (ifd,) = struct.unpack(order + "I", t[4:8])
+        (n,) = struct.unpack(order + "H", t[ifd:ifd + 2])
+        for k in range(n):
+            e = t[ifd + 2 + 12 * k:ifd + 14 + 12 * k]
+            tag, typ, count = struct.unpack(order + "HHI", e[:8])
+            if tag == 0x0112 and typ == 3 and count >= 1:
+                v = struct.unpack(order + "H", e[8:10])[0]
+                return v if v in ORIENTATIONS else None
+    except struct.error:
+        return None
+    return None
+
+
 def read_qtables(source) -> dict:
-    """Parse a JPEG's markers. Returns {"tables": {slot: 8x8 natural}, "components":
-    [(id, h, v, table_slot)], "progressive": bool}. ``source`` is a path or bytes."""
+    """Parse a JPEG's markers (T.81 Annex B). Returns {"tables": {slot: 8x8 natural},
+    "components": [(id, h, v, table_slot)], "progressive": bool, "coding": the frame type
+    (:data:`SOF_KINDS`), "size": (height, width), "orientation": EXIF tag or None, "end": offset
+    just past the end-of-image marker (None: the scan is cut off), "trailer": bytes after it}.
+    Tables are those defined before the first scan. ``source`` is a path or bytes.
+    Malformed segments raise :class:`JpegError` with one line."""
     data = Path(source).read_bytes() if not isinstance(source, (bytes, bytearray)) else bytes(source)
     if len(data) < 4 or data[:2] != b"\xff\xd8":
         raise JpegError("not a JPEG file (no SOI marker)")
-    tables, components, progressive, pos = {}, None, False, 2
+    tables, components, sof, size, orientation, scanned, end, pos = {}, None, None, None, None, False, None, 2
     while pos < len(data):
         if data[pos] != 0xFF:
             raise JpegError(f"corrupt JPEG: expected a marker at byte {pos}")
@@ -179,35 +223,59 @@ def read_qtables(source) -> dict:
         if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
             continue
         if marker == 0xD9:
+            end = pos
             break
         if pos + 2 > len(data):
-            raise JpegError("truncated JPEG: a marker segment is cut off")
+            break  # cut off inside a marker
         (length,) = struct.unpack(">H", data[pos:pos + 2])
+        if length < 2:
+            raise JpegError(f"corrupt JPEG: marker 0xFF{marker:02X} at byte {pos - 2} has length {length}")
         seg = data[pos + 2:pos + length]
         if len(seg) != length - 2:
-            raise JpegError("truncated JPEG: a marker segment is cut off")
-        if marker == 0xDB:
+            if not scanned:
+                raise JpegError("truncated JPEG: a marker segment is cut off")
+            break
+        if marker == 0xDB and not scanned:
             i = 0
             while i < len(seg):
                 pq, tq = seg[i] >> 4, seg[i] & 15
+                if pq > 1 or tq > 3:
+                    raise JpegError(f"corrupt JPEG: quantization table with precision {pq} and slot {tq}")
                 n = 128 if pq else 64
                 raw = seg[i + 1:i + 1 + n]
                 if len(raw) != n:
                     raise JpegError("corrupt JPEG: short quantization table")
                 vals = np.frombuffer(raw, dtype=">u2" if pq else np.uint8).astype(np.uint16)
+                if not vals.all():
+                    raise JpegError(f"invalid JPEG: quantization table {tq} has {int((vals == 0).sum())} zero "
+                                    "step(s) (ITU-T T.81 allows 1..255, or 1..65535 at 16-bit precision)")
                 tables[tq] = unzigzag(vals)
                 i += 1 + n
-        elif marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
-            progressive = marker in (0xC2, 0xC6, 0xCA, 0xCE)
+        elif marker in SOF_KINDS and sof is None:
+            if len(seg) < 6:
+                raise JpegError("corrupt JPEG: frame header (SOF) is too short")
             ncomp = seg[5]
+            if ncomp == 0 or len(seg) < 6 + 3 * ncomp:
+                raise JpegError(f"corrupt JPEG: frame header (SOF) of {len(seg) + 2} bytes cannot hold its "
+                                f"{ncomp} component(s)")
+            sof = marker
+            size = struct.unpack(">HH", seg[1:5])
             components = [(seg[6 + 3 * k], seg[7 + 3 * k] >> 4, seg[7 + 3 * k] & 15, seg[8 + 3 * k])
                           for k in range(ncomp)]
-        elif marker == 0xDA:
-            break  # tables needed for the first scan precede it
+        elif marker == 0xE1 and orientation is None:
+            orientation = _exif_orientation(seg)
         pos += length
+        if marker == 0xDA:  # entropy-coded data follows: skip to the next marker
+            scanned = True
+            m = _NEXT_MARKER.search(data, pos)
+            if m is None:
+                break
+            pos = m.start()
     if not tables:
         raise JpegError("JPEG has no quantization table")
-    return {"tables": tables, "components": components or [], "progressive": progressive}
+    return {"tables": tables, "components": components or [], "progressive": sof in (0xC2, 0xC6, 0xCA, 0xCE),
+            "coding": SOF_KINDS.get(sof, "unknown (no frame header)"), "size": size, "orientation": orientation,
+            "end": end, "trailer": len(data) - end if end is not None else 0}
 
 
 def luminance_table(source) -> np.ndarray:
@@ -299,11 +367,14 @@ def decode(data: bytes, gray: bool = False) -> np.ndarray:
     """Decode JPEG bytes with OpenCV (libjpeg-turbo, islow IDCT, fancy upsampling) to RGB uint8,
     or to one channel when ``gray`` (the file must then be grayscale)."""
     buf = np.frombuffer(data, dtype=np.uint8)
+    # IMREAD_UNCHANGED never applies the EXIF orientation: forensics reads the stored block grid.
     arr = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
     if arr is None:
         raise JpegError("cannot decode JPEG data")
     if arr.ndim == 2:
         return arr if gray else np.repeat(arr[:, :, None], 3, axis=2)
+    if arr.shape[2] != 3:
+        raise JpegError(f"JPEG decodes to {arr.shape[2]} channels; only colour (3-component) files are supported")
     return cv2.cvtColor(arr, cv2.COLOR_BGR2RGB)
 
 

@@ -41,7 +41,8 @@ def run(path: Path, profile: str, seed: int = 0, out_dir: Path | None = None, lo
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / path.with_suffix(".ipynb").name
         nbformat.write(nb, src)
-        fd, part = tempfile.mkstemp(dir=out_dir, prefix=f".{path.stem}.", suffix=".ipynb")
+        from .sources import temporary_beside
+        fd, part = temporary_beside(target, ".ipynb")
         os.close(fd)
         try:
             t0 = time.time()

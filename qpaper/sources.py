@@ -60,11 +60,27 @@ def sha256_file(path) -> str:
     return file_digest(path, "sha256")
 
 
+def umask_mode(mode: int = 0o666) -> int:
+    """The permissions a plain ``open`` would give a new file under the process umask."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mode & ~mask
+
+
+def temporary_beside(path, suffix: str = ".tmp") -> tuple[int, str]:
+    """(fd, name) of a new temporary file beside ``path``, with the umask's permissions (mkstemp
+    alone would leave it 0600 after the rename)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    os.fchmod(fd, umask_mode())
+    return fd, tmp
+
+
 def atomic_write_bytes(path, data: bytes) -> None:
     """Write ``data`` to a temporary name beside ``path``, then rename: never half-written."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = temporary_beside(path)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -138,6 +154,41 @@ def wallpapers_source(data_dir=None) -> list[ImageRecord]:
             for r in rows]
 
 
+APT_OPTIONS_ENV = "QPAPER_APT_OPTIONS"  # extra apt-get options, e.g. "-o Dir::State::Lists=/path"
+
+
+_apt_updated = False  # apt-get update runs at most once per process
+
+
+def apt_download(pkg: str, debs: Path, log=print) -> None:
+    """``apt-get download pkg`` into ``debs``. Fresh Debian and Ubuntu images ship empty package
+    lists: when apt cannot locate the package, run ``apt-get update`` once if we are root and
+    retry, otherwise say the command to run."""
+    global _apt_updated
+    opts = os.environ.get(APT_OPTIONS_ENV, "").split()
+
+    def download():
+        return subprocess.run(["apt-get", *opts, "download", pkg], cwd=debs, capture_output=True, text=True)
+
+    r = download()
+    unknown = "Unable to locate package" in r.stderr or "no installation candidate" in r.stderr
+    if r.returncode != 0 and unknown:
+        if os.geteuid() != 0:
+            raise SourceError(f"apt-get cannot find {pkg}: the package lists were never fetched; run "
+                              f"`sudo apt-get {' '.join(opts + ['update'])}`, then `make data` again")
+        if not _apt_updated:
+            _apt_updated = True
+            log("wallpapers: apt cannot find the package; running `apt-get update` once (empty package lists)")
+            u = subprocess.run(["apt-get", *opts, "update"], capture_output=True, text=True)
+            if u.returncode != 0:
+                msg = (u.stderr.strip().splitlines() or ["no message"])[-1]
+                raise SourceError(f"apt-get update failed ({msg}); fetch the package lists, then `make data` again")
+            r = download()
+    if r.returncode != 0 or not list(debs.glob(f"{pkg}_*.deb")):
+        msg = (r.stderr.strip().splitlines() or ["no .deb written"])[-1]
+        raise SourceError(f"apt-get download {pkg} failed: {msg}")
+
+
 def fetch_wallpapers(raw_dir=None, debs_dir=None, log=print) -> Path:
     """Download the four packages with ``apt-get download`` (no root needed), unpack them with
     ``dpkg-deb -x`` and copy the listed photos to ``raw_dir/wallpapers``, checking each sha256.
@@ -157,11 +208,7 @@ def fetch_wallpapers(raw_dir=None, debs_dir=None, log=print) -> Path:
         if shutil.which("apt-get") is None:
             raise SourceError(f"apt-get not found: download {pkg}_*.deb from packages.debian.org "
                               f"into {debs} and run `make data` again")
-        log(f"wallpapers: apt-get download {pkg}")
-        r = subprocess.run(["apt-get", "download", pkg], cwd=debs, capture_output=True, text=True)
-        if r.returncode != 0 or not list(debs.glob(f"{pkg}_*.deb")):
-            msg = (r.stderr.strip().splitlines() or ["no .deb written"])[-1]
-            raise SourceError(f"apt-get download {pkg} failed: {msg}")
+        apt_download(pkg, debs, log)
     with tempfile.TemporaryDirectory(dir=raw) as tmp:
         for pkg in WALLPAPER_PACKAGES:
             deb = sorted(debs.glob(f"{pkg}_*.deb"))[-1]

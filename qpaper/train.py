@@ -12,7 +12,6 @@ import contextlib
 import json
 import math
 import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -228,7 +227,8 @@ def _fmt(v):
 
 
 def save_model(model, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".keras")
+    from .sources import temporary_beside
+    fd, tmp = temporary_beside(path, ".keras")
     os.close(fd)
     try:
         model.save(tmp)
