@@ -424,7 +424,10 @@ NEEDS_BACKEND = {"train", "evaluate"}
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as e:  # --help (0) or an argument error (2, one line already printed)
+        return e.code if isinstance(e.code, int) else 2
     try:
         if args.command in NEEDS_BACKEND:
             import_backend_quietly()

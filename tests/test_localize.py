@@ -132,6 +132,18 @@ def test_localize_cli_writes_maps_of_a_generated_splice(tmp_path, tiny_model, as
     assert cli.main(["localize", str(img), "--stride", "0", "--out", str(tmp_path / "y"),
                      "--model", str(tmp_path / "m.keras")]) == 2
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+    # an EXIF orientation tag changes nothing: maps are drawn as the pixels are stored
+    from PIL import Image
+    ex = Image.Exif()
+    ex[0x0112] = 6
+    app1 = ex.tobytes()
+    app1 = app1 if app1.startswith(b"Exif") else b"Exif\x00\x00" + app1
+    tagged = tmp_path / "tagged.jpg"
+    tagged.write_bytes(s.jpeg[:2] + b"\xff\xe1" + (len(app1) + 2).to_bytes(2, "big") + app1 + s.jpeg[2:])
+    assert cli.main(["localize", str(tagged), "--stride", "16", "--out", str(tmp_path / "t"),
+                     "--model", str(tmp_path / "m.keras"), "--quiet"]) == 0
+    assert (np.load(tmp_path / "t" / "qm.npy") == qm).all()
+    assert json.loads((tmp_path / "t" / "summary.json").read_text())["orientation"] == 6
 
 
 def test_donor_rectangles_come_from_textured_regions(astronaut):
