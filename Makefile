@@ -10,7 +10,7 @@ WORKERS ?=
 RESULTS := results/$(PROFILE)
 DATASETS := data/processed/datasets/$(PROFILE)
 
-.PHONY: help env test data reproduce smoke bench bench-arch datasets models notebooks clean gpu-wheels gpu-train
+.PHONY: help env test data reproduce smoke bench bench-arch datasets models notebooks clean gpu-wheels gpu-train gpu-register
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -67,5 +67,8 @@ gpu-wheels:  ## download the wheels the GPU machine lacks (keras, namex, optree 
 	  --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
 	  -d .whl "keras==$$($(BIN)/python -c 'from importlib.metadata import version; print(version("keras"))')" namex optree
 
-gpu-train:  ## ON the GPU machine: paper-settings training with JAX for GPU_MINUTES (see scripts/gpu_train.sh)
+gpu-train:  ## ON the GPU machine: one lent session (data, resume models/gpu, train, evaluate into $OUT/run)
 	bash scripts/gpu_train.sh
+
+gpu-register:  ## back here: RUN=<the fetched OUT>/run into models/gpu (float32 model, card, manifest)
+	$(BIN)/qpaper gpu register $(RUN)

@@ -241,6 +241,19 @@ def check_output_folder(out) -> None:
         raise ValueError(f"--out {out}: {parent} is not writable")
 
 
+def cmd_gpu_run(a):
+    from . import gpurun
+    over = {k: getattr(a, k) for k in ("depth", "growth", "epochs", "epoch_patches", "batch", "lr", "precision")
+            if getattr(a, k) is not None}
+    gpurun.run(a.out, a.minutes, arch=a.arch, seed=a.seed, reserve_minutes=a.reserve, data_dir=a.data,
+               patches_per_qf1=a.patches_per_qf1, test_per_qf1=a.test_per_qf1, resume_from=a.resume_from, **over)
+
+
+def cmd_gpu_register(a):
+    from . import gpurun
+    gpurun.register(a.run)
+
+
 def cmd_models(a):
     from . import registry
     rows = registry.entries()
@@ -250,7 +263,8 @@ def cmd_models(a):
     print(f"{'name':22s} {'profile':7s} {'qf2':>3s} {'head':10s} {'loss':5s} {'input':5s} {'AvgAcc':>7s} "
           f"{'AvgMSE':>7s}  sha256")
     for e in rows:
-        t1 = e["metrics"].get("table1") or e["metrics"].get("table3") or {}
+        t1 = (e["metrics"].get("table1") or e["metrics"].get("table3")
+              or e["metrics"].get("gpu", {}).get("random shift", {}).get("model") or {})
         acc = f"{t1['AvgAcc']:.4f}" if t1 else "-"
         mse = f"{t1['AvgMSE']:.3f}" if t1 else "-"
         print(f"{e['name']:22s} {e['profile']:7s} {e['qf2']:3d} {e['head']:10s} {e['loss']:5s} {e['channels']:5s} "
@@ -398,6 +412,30 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=cmd_localize)
 
+    d = sub.add_parser("gpu", help="a lent GPU session: train within a budget, resume, evaluate; register the run").add_subparsers(
+        dest="gpu_command", required=True, metavar="ACTION")
+    s = d.add_parser("run", help="build data, resume models/gpu/..., train for --minutes in all, evaluate into OUT/run")
+    s.add_argument("--out", required=True, help="folder for the data and the run (on the device: $OUT)")
+    s.add_argument("--minutes", type=_number(float, 0.5, 60, "minutes"), required=True,
+                   help="the whole budget: data, training and evaluation")
+    s.add_argument("--arch", default="densenet", choices=["densenet", "dct"],
+                   help="densenet: the paper's DenseNet-40 (default); dct: the CPU backbone at paper scale")
+    s.add_argument("--reserve", type=_number(float, 0, 30, "minutes"), default=1.5,
+                   help="minutes kept for the evaluation and the copy back (default 1.5)")
+    s.add_argument("--data", help="where the datasets go (default OUT/data)")
+    s.add_argument("--patches-per-qf1", type=_number(int, 1, None, "patches"), help="training patches per QF1")
+    s.add_argument("--test-per-qf1", type=_number(int, 1, None, "patches"), help="test patches per QF1")
+    s.add_argument("--resume-from", help="run folder to continue (default: the committed models/gpu[-dct]/qf2-90-class-Lr)")
+    s.add_argument("--precision", choices=["float32", "mixed_bfloat16", "mixed_float16"])
+    for k, t in (("depth", int), ("growth", int), ("epochs", int), ("epoch-patches", int), ("batch", int),
+                 ("lr", float)):
+        s.add_argument(f"--{k}", type=t, help=f"override the gpu profile's {k.replace('-', '_')}")
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(func=cmd_gpu_run)
+    s = d.add_parser("register", help="copy a finished gpu run into models/ with a float32 model, card and manifest")
+    s.add_argument("run", help="the run folder the device wrote (OUT/run)")
+    s.set_defaults(func=cmd_gpu_register)
+
     s = sub.add_parser("models", help="list the registered models (models/*/manifest.json)")
     s.set_defaults(func=cmd_models)
     return p
@@ -420,7 +458,7 @@ def import_backend_quietly() -> None:
         os.close(devnull)
 
 
-NEEDS_BACKEND = {"train", "evaluate"}
+NEEDS_BACKEND = {"train", "evaluate", "gpu"}
 
 
 def main(argv=None) -> int:

@@ -99,9 +99,11 @@ def build_model(head: str = "class", depth: int = 40, growth: int = 12, dropout:
         f = layers.Dense(hidden, activation="relu", name="hidden")(dct_features(inp, nc, width, phases, nf))
     if head == "class":
         sizes = q_max(nc)
-        out = BlockSoftmax(sizes, name="block_softmax")(layers.Dense(int(sizes.sum()), name="logits")(f))
+        # the heads stay float32 under mixed precision: softmax and loss need the range
+        logits = layers.Dense(int(sizes.sum()), name="logits", dtype="float32")(f)
+        out = BlockSoftmax(sizes, name="block_softmax", dtype="float32")(logits)
     else:
-        out = layers.Dense(nc, name="q1")(f)
+        out = layers.Dense(nc, name="q1", dtype="float32")(f)
     return keras.Model(inp, out, name=name or (f"densenet{depth}_{head}" if arch == "densenet" else f"dct_{head}"))
 
 

@@ -74,6 +74,28 @@ def _link(value, path: str) -> str:
     return f"[{value}]({path})"
 
 
+def gpu_rows(root: Path) -> list[str]:
+    """The paper's DenseNet-40 trained on lent GPUs (issue 13), from its committed run's
+    eval.json: its own rows, the mini rows untouched."""
+    from .gpurun import committed_run
+    run = committed_run("densenet")
+    if not (run / "eval.json").exists():
+        return ["| paper model (DenseNet-40) on a lent GPU | not trained yet: no session has been lent a GPU "
+                "(`scripts/gpu_train.sh` is ready) | – | – | – | – |"]
+    ev = json.loads((run / "eval.json").read_text())
+    src = "models/gpu/qf2-90-class-Lr/model-card.md"
+    depth = json.loads((run / "config.json").read_text())["depth"]
+    who = f"paper model (DenseNet-{depth}), GPU, {ev['patches_seen']:,} patches seen"
+    out = []
+    for test, table in (("random shift", 1), ("aligned", 2)):
+        m, p = ev[test]["model"], ev[test]["prior"]
+        cells = [_link(f"{v:.4f}", src) for v in (m["AvgAcc"], m["AvgMSE"], p["AvgAcc"], p["AvgMSE"])]
+        out.append(f"| Table {table} setting: QF2 90, {test}, wallpaper test scenes, QF1 60..98 | {who} | "
+                   f"{cells[0]} | {cells[1]} | – | – |")
+        out.append(f"| the same | constant prior of that training set | {cells[2]} | {cells[3]} | – | – |")
+    return out
+
+
 def results_markdown(profile: str, root: Path) -> str:
     """The README's results section: every number of ours linked to the table it comes from,
     the paper's published number beside it where the text gives one."""
@@ -97,6 +119,7 @@ def results_markdown(profile: str, root: Path) -> str:
         src = rel(f"tables1-4-summary.md")
         lines.append(f"| Table {r.table}: QF2 {r.qf2}, {r.test} | {r.method} | {_link(f'{r.AvgAcc:.4f}', src)} | "
                      f"{_link(f'{r.AvgMSE:.4f}', src)} | – | – |")
+    lines += gpu_rows(root)
     for name in ("loss-ablation", "generalization"):
         t = pd.read_csv(tables / f"{name}.csv")
         ours = t[~t["source"].str.startswith("paper")]

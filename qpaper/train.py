@@ -253,7 +253,11 @@ def load_model(path) -> keras.Model:
 
 # fit settings a profile may leave out (runs configured before they existed keep these meanings)
 FIT_DEFAULTS = {"arch": "densenet", "width": 128, "hidden": 512, "phases": "all", "nf": NC, "schedule": "constant",
-                "warmup": 0.0}
+                "warmup": 0.0, "precision": "float32"}
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+# what may differ when a run is resumed elsewhere: the dataset's folder (its content digest must
+# match) and the backend (a TensorFlow checkpoint continues on JAX)
+RESUME_MAY_DIFFER = ("data", "backend")
 
 
 def run_config(profile: str, head: str, loss: str, data_dir, seed: int, distance: str = "abs",
@@ -263,6 +267,10 @@ def run_config(profile: str, head: str, loss: str, data_dir, seed: int, distance
     fit.update({k: v for k, v in overrides.items() if v is not None})
     if fit["arch"] not in ARCHS:
         raise ValueError(f"arch must be one of {ARCHS}")
+    if fit["precision"] not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}")
+    if fit["arch"] == "dct" and fit["precision"] != "float32":
+        raise ValueError("the dct backbone needs precision float32: its block DCT must be exact to the unit")
     manifest = json.loads((Path(data_dir) / "manifest.json").read_text())
     return {"profile": profile, "head": head, "loss": loss if head == "class" else regression_loss,
             "distance": distance if head == "class" and loss == "Lr" else None, "c": 0.8 if head == "class" and loss == "Lr" else None,
@@ -285,9 +293,15 @@ def train(data_dir, out_dir, profile: str = "smoke", head: str = "class", loss: 
     if resume:
         if not cfg_path.exists() or not (out / "checkpoint.keras").exists():
             raise ValueError(f"nothing to resume in {out}")
-        old = json.loads(cfg_path.read_text())
-        if {k: old.get(k) for k in cfg if k != "backend"} != {k: cfg[k] for k in cfg if k != "backend"}:
-            raise ValueError(f"{out} holds a run with other settings; resume with the same arguments")
+        old = {**FIT_DEFAULTS, **json.loads(cfg_path.read_text())}
+        differ = sorted(k for k in cfg if k not in RESUME_MAY_DIFFER and old.get(k) != cfg[k]
+                        and not (k == "epochs" and cfg[k] > old[k]))
+        if differ:
+            raise ValueError(f"{out} holds a run with other settings ({', '.join(differ)}); resume with the same "
+                             "arguments")
+        if cfg["epochs"] > old["epochs"]:  # a longer plan: the checkpoint's learning-rate schedule goes on as saved
+            log(f"train: extending the plan from {old['epochs']} to {cfg['epochs']} epochs")
+            atomic_write_bytes(cfg_path, json.dumps({**old, "epochs": cfg["epochs"]}, indent=1, sort_keys=True).encode())
         state = json.loads((out / "state.json").read_text())
     else:
         if cfg_path.exists():
@@ -306,6 +320,18 @@ def train(data_dir, out_dir, profile: str = "smoke", head: str = "class", loss: 
     if devices > 1:
         n = strategy.num_replicas_in_sync if strategy else len(keras.distribution.list_devices()[:devices])
         log(f"train: data-parallel over {n} replicas ({keras.backend.backend()} backend)")
+    policy = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(cfg["precision"])  # layers built or loaded below take it
+    try:
+        return _fit(cfg, d, out, state, resume, strategy, train_seq, val_seq, head, loss, distance, regression_loss,
+                    max_minutes, verbose, log)
+    finally:
+        keras.config.set_dtype_policy(policy)
+
+
+def _fit(cfg, d, out, state, resume, strategy, train_seq, val_seq, head, loss, distance, regression_loss,
+         max_minutes, verbose, log) -> dict:
+    start = state["epochs_completed"]
     with strategy.scope() if strategy else contextlib.nullcontext():
         if resume:
             model = load_model(out / "checkpoint.keras")
@@ -322,12 +348,30 @@ def train(data_dir, out_dir, profile: str = "smoke", head: str = "class", loss: 
                   callbacks=[TimeLimit(max_minutes), CSVLog(out / "log.csv", train_seq), Checkpoint(out, start)])
     state = json.loads((out / "state.json").read_text()) if (out / "state.json").exists() else state
     if state["epochs_completed"] >= cfg["epochs"]:
-        save_model(model, out / "model.keras")
+        export_model(model, cfg, out / "model.keras")
         log(f"train: done, {state['epochs_completed']} epochs; model in {out / 'model.keras'}")
     else:
         log(f"train: stopped after {state['epochs_completed']} complete epochs (time limit); "
             f"continue with --resume")
     return state
+
+
+def export_model(model, cfg: dict, path: Path) -> None:
+    """Save the model a user loads: as trained, or for a mixed-precision run the same network
+    rebuilt in float32 with the trained weights (no optimizer), which any CPU runs."""
+    if cfg.get("precision", "float32") == "float32":
+        save_model(model, path)
+        return
+    policy = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("float32")
+    try:
+        plain = build_model(cfg["head"], cfg["depth"], cfg["growth"], cfg["dropout"], channels=model.input_shape[-1],
+                            patch=model.input_shape[1], arch=cfg["arch"], width=cfg["width"], hidden=cfg["hidden"],
+                            phases=cfg["phases"], nf=cfg["nf"])
+    finally:
+        keras.config.set_dtype_policy(policy)
+    plain.set_weights([np.asarray(w, dtype="float32") for w in model.get_weights()])
+    save_model(plain, path)
 
 
 def learning_rate(cfg: dict, steps: int):

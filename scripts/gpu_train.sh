@@ -1,18 +1,19 @@
 #!/usr/bin/env bash
-# Paper-profile training on a lent GPU machine, with the JAX backend (issue 3).
+# One lent-GPU session (issue 13), run ON the device machine from the repository root:
+#   OUT=$OUT bash scripts/gpu_train.sh
+# It installs the carried Keras wheels (the device has JAX, no TensorFlow), then
+# `qpaper gpu run`: builds the gpu profile's QF2 90 data (QF1 60..98, random shift, wallpapers'
+# training scenes; held-out test scenes random-shift and aligned) on all cores, resumes the
+# committed run (models/gpu/qf2-90-class-Lr: weights, optimizer, schedule position), trains
+# DenseNet-40 (warm-up + cosine to 2e-3, batch 256, bfloat16) until GPU_MINUTES (all of it, data
+# and evaluation included) leaves the reserve, evaluates beside the constant prior and writes
+# $OUT/run (config, state, log.csv with patches/s, checkpoint.keras, eval.json) and
+# $OUT/run/console.log. Back here: `qpaper gpu register <files_at>/run`, then commit models/gpu.
 #
-# Runs on the device machine from the repository root; everything it needs travels with the tree:
-#   .whl/                        keras, namex, optree wheels for Python 3.12 (`make gpu-wheels` here)
-#   data/processed/wallpapers/   the prepared images (`make data` here)
-# It builds a training set with the paper's settings for QF2 90 (QF1 60..98) from the prepared
-# wallpapers on all cores (RAISE cannot be carried), trains DenseNet-40 with the classification-like
-# head, Lr, Adam 1e-5, batch 32 for GPU_MINUTES, and writes the run folder (config, log,
-# checkpoint, state) and the console log to $OUT.
-#
-# Knobs (environment): GPU_MINUTES (8), GPU_PATCHES_PER_QF1 (10000), GPU_QF2 (90), GPU_SEED (0),
-# GPU_TRAIN_ARGS (extra `qpaper train` arguments), GPU_WHEELS (.whl), GPU_DATA (where the patches go),
-# KERAS_BACKEND (jax), PYTHON (python3).
-# The tests run it on CPU with tiny settings.
+# What travels (the `run` tool's carry): .whl (`make gpu-wheels`) and data/processed/wallpapers
+# (`make data`). Knobs (environment): GPU_MINUTES (8.5), GPU_ARCH (densenet | dct), GPU_SEED (0),
+# GPU_ARGS (extra `qpaper gpu run` arguments), GPU_WHEELS (.whl), GPU_DATA (/tmp/qpaper-gpu-data),
+# KERAS_BACKEND (jax), PYTHON (python3). The tests rehearse it on CPU with tiny settings.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${OUT:?set OUT to the folder that receives the run}"
@@ -25,14 +26,10 @@ if compgen -G "$wheels/*.whl" >/dev/null; then
 fi
 export PYTHONPATH=$PWD:${PYTHONPATH:-}
 [ -f data/processed/wallpapers/manifest.tsv ] || { echo "gpu_train: data/processed/wallpapers is missing (run make data, carry it)" >&2; exit 2; }
-mkdir -p "$OUT"
-data=${GPU_DATA:-/tmp/qpaper-gpu-data}
+mkdir -p "$OUT/run"
 {
-  echo "# $(date -u +%FT%TZ) backend=$KERAS_BACKEND host=$(hostname) cores=$(nproc)"
+  echo "# $(date -u +%FT%TZ) backend=$KERAS_BACKEND host=$(hostname) cores=$(nproc) commit=$(git rev-parse --short HEAD 2>/dev/null || echo '?')"
   command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
-  "$PYTHON" -m qpaper.cli dataset build --profile paper --split train --qf2 "${GPU_QF2:-90}" \
-    --source wallpapers --patches-per-qf1 "${GPU_PATCHES_PER_QF1:-10000}" --seed "${GPU_SEED:-0}" \
-    --out "$data" --quiet
-  "$PYTHON" -m qpaper.cli train --profile paper --qf2 "${GPU_QF2:-90}" --data "$data" --out "$OUT/run" \
-    --seed "${GPU_SEED:-0}" --max-minutes "${GPU_MINUTES:-8}" --quiet ${GPU_TRAIN_ARGS:-}
-} 2>&1 | tee "$OUT/console.log"
+  "$PYTHON" -m qpaper.cli gpu run --out "$OUT" --data "${GPU_DATA:-/tmp/qpaper-gpu-data}" \
+    --minutes "${GPU_MINUTES:-8.5}" --arch "${GPU_ARCH:-densenet}" --seed "${GPU_SEED:-0}" ${GPU_ARGS:-}
+} 2>&1 | tee "$OUT/run/console.log"
