@@ -77,14 +77,14 @@ def main():
              f"skimage photos (no mini training scene), QF1 {list(QF1)} -> OpenCV QF2 90, first compression by "
              f"OpenCV 4:2:0 or Pillow 4:4:4, aligned or a random grid shift; {hardware()}",
              "# accuracy = share of the 15 zig-zag coefficients equal to the true Q1 (0 without a table); exact = all "
-             "15 right; table = share of files given a table; grid = share whose first grid was found (galvan and "
+             "15 right; table = share of files given a table; grid_found = share whose first grid was found (galvan and "
              "bianchi seek it first, as qpaper estimate --method does; bianchi then uses its non-aligned model, "
              "galvan gives no table on a shifted grid)",
              f"# cnn = the registered model for QF2 90: {', '.join(sorted(set(df[df.method == 'cnn']['model'])))}",
              ""]
     df["grid_found"] = df["grid_found"].astype(float)
     summary = df.groupby(["grid", "method"], sort=False).agg(accuracy=("accuracy", "mean"), exact=("exact", "mean"),
-                                                            table=("table", "mean"), grid=("grid_found", "mean"),
+                                                            table=("table", "mean"), grid_found=("grid_found", "mean"),
                                                             files=("accuracy", "size"),
                                                             s_per_file=("seconds", "mean")).reset_index()
     lines.append(summary.round(4).to_string(index=False))

@@ -129,9 +129,8 @@ def register(run_dir, arch: str | None = None, log=print) -> Path:
     ckpt = train.load_model(dest / "checkpoint.keras")
     train.export_model(ckpt, {**cfg, "precision": cfg.get("precision", "float32")}, dest / "model.keras")
     ev = json.loads((dest / "eval.json").read_text())
-    card = model_card(cfg, ev)
-    atomic_write_bytes(dest / "model-card.md", card.encode())
     profile = dest.parent.name
+    atomic_write_bytes(dest / "model-card.md", model_card(cfg, ev, profile).encode())
     entry = {"name": NAME, "path": f"{NAME}/model.keras", "profile": profile, "qf2": QF2, "head": "class",
              "loss": cfg["loss"], "channels": cfg["channels"], "arch": cfg["arch"],
              "depth": cfg["depth"] if cfg["arch"] == "densenet" else None,
@@ -143,7 +142,7 @@ def register(run_dir, arch: str | None = None, log=print) -> Path:
     return dest
 
 
-def model_card(cfg: dict, ev: dict) -> str:
+def model_card(cfg: dict, ev: dict, folder: str = "gpu") -> str:
     """What a reader needs to trust (or not) the registered GPU model."""
     arch = (f"DenseNet-{cfg['depth']} (k = {cfg['growth']}) on pixels, the paper's Section 4.1" if cfg["arch"] ==
             "densenet" else f"block-DCT backbone (nf {cfg['nf']})")
@@ -172,8 +171,8 @@ A model whose row does not beat the prior's has not learned.
 Load it in Python (model.keras is float32, no optimizer; checkpoint.keras resumes training):
 
 ```python
-import qpaper.model  # registers the custom layers
-import keras
-model = keras.saving.load_model("{NAME}/model.keras", safe_mode=True)
+import qpaper
+model = qpaper.load_model("models/{folder}/{NAME}/model.keras")  # custom layers, safe_mode, sha256
+probs = model.predict(patches)  # [N, 64, 64, 3] pixels 0..255 -> 15 softmax blocks
 ```
 """

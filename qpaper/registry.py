@@ -87,6 +87,15 @@ def load(entry_or_path):
     return load_model(entry_or_path)
 
 
+def load_file(path):
+    """Load a ``.keras`` file; when it is a registered model's file, its sha256 is checked first."""
+    p = Path(path).resolve()
+    for e in entries():
+        if Path(e["file"]).resolve() == p:
+            return load(e)
+    return load(path)
+
+
 def model_for(q2, path=None) -> tuple:
     """The model for a file whose last table is ``q2``: ``path`` when given, else the registered
     proposed estimator for the nearest QF2. Returns (model, name, trained QF2 or None, QF2 gap)."""

@@ -302,7 +302,9 @@ def model_cards(profile: str, root: Path) -> str:
                 + f" on the machine in the provenance of the results, seed {cfg['seed']}, backend {cfg['backend']}",
                 f"- last epoch: training accuracy {float(last['accuracy']):.4f}, MSE {float(last['mse']):.3f}; "
                 f"held-out scenes accuracy {float(last['val_accuracy']):.4f}, MSE {float(last['val_mse']):.3f}",
-                f"- sha256 of `model.keras`: `{sha256_file(run / 'model.keras')}`"]
+                f"- sha256 of `model.keras`: `{sha256_file(run / 'model.keras')}`",
+                f"- load it in Python: `import qpaper; model = qpaper.load_model(\"models/{profile}/{name}/model.keras\")` "
+                "(custom layers registered, `safe_mode=True`, sha256 checked against the manifest)"]
         if summary is not None:
             q = int(spec["qf2"])
             method = "proposed" if (head, loss) == ("class", "Lr") else "[10]" if head == "regression" else None

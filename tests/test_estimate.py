@@ -185,3 +185,28 @@ def test_the_readme_example_transcript(registry_dir, monkeypatch, tmp_path):
     (tmp_path / "README.md").write_text(f"a\n{report.BEGIN}\n{report.END}\n{report.EX_BEGIN}\nold\n{report.EX_END}\nb\n")
     text = report._replace_block((tmp_path / "README.md").read_text(), report.EX_BEGIN, report.EX_END, "new\n")
     assert "old" not in text and "new" in text and text.endswith("b\n")
+
+
+def test_load_model_from_a_fresh_interpreter_checks_the_registry(registry_dir, tmp_path):
+    """``keras.saving.load_model`` alone cannot find the custom layers; ``qpaper.load_model``
+    can, and refuses a registered file that no longer matches its manifest."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    f = registry_dir / "mini" / "qf2-90-class-Lr" / "model.keras"
+    code = ("import sys, keras\n"
+            "try:\n    keras.saving.load_model(sys.argv[1], safe_mode=True); print('keras-ok')\n"
+            "except Exception:\n    print('keras-fails')\n"
+            "import qpaper\nm = qpaper.load_model(sys.argv[1]); print('qpaper-ok', m.output_shape[-1])\n")
+    env = dict(os.environ, QPAPER_MODELS=str(registry_dir), TF_CPP_MIN_LOG_LEVEL="3")
+    r = subprocess.run([sys.executable, "-c", code, str(f)], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.split() == ["keras-fails", "qpaper-ok", "226"]
+    alt = tmp_path / "models"
+    shutil.copytree(registry_dir, alt)
+    g = alt / "mini" / "qf2-90-class-Lr" / "model.keras"
+    g.write_bytes(g.read_bytes() + b"x")
+    r = subprocess.run([sys.executable, "-c", "import qpaper, sys; qpaper.load_model(sys.argv[1])", str(g)],
+                       capture_output=True, text=True, env=dict(env, QPAPER_MODELS=str(alt)))
+    assert r.returncode != 0 and "sha256" in r.stderr
