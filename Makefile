@@ -10,7 +10,7 @@ WORKERS ?=
 RESULTS := results/$(PROFILE)
 DATASETS := data/processed/datasets/$(PROFILE)
 
-.PHONY: help env test data reproduce smoke bench bench-arch datasets models notebooks clean gpu-wheels gpu-train gpu-register
+.PHONY: help env test data reproduce smoke bench bench-arch datasets models notebooks clean gpu-wheels gpu-train gpu-register lab
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -54,12 +54,18 @@ bench: $(STAMP)  ## benchmarks: ratios measured in one run (bench-arch: the back
 	$(BIN)/python benchmarks/bench_speed.py
 	$(BIN)/python benchmarks/bench_localize.py
 	$(BIN)/python benchmarks/bench_estimate.py
+	$(BIN)/python benchmarks/bench_batch.py
 
 bench-arch: datasets  ## which backbone learns on 2 cores: each trained for the same time on the mini data
 	$(BIN)/python benchmarks/bench_arch.py
 
 clean:  ## remove generated datasets (keeps fetched data and the env)
 	rm -rf data/processed/datasets
+
+lab: $(STAMP)  ## JupyterLab on notebooks/ from .venv, the jupytext .py files opening as notebooks
+	$(BIN)/pip install -q "jupyterlab>=4,<5"
+	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks --ServerApp.ip=127.0.0.1 \
+	  --ServerApp.contents_manager_class=jupytext.TextFileContentsManager $(if $(filter 0,$(shell id -u)),--allow-root)
 
 gpu-wheels:  ## download the wheels the GPU machine lacks (keras, namex, optree for Python 3.12) into .whl/
 	rm -rf .whl && mkdir -p .whl

@@ -178,9 +178,36 @@ def cmd_estimate(a):
     from . import estimate
     if a.method == "cnn":
         import_backend_quietly()
-    r = estimate.run(a.file, model=a.model, method=a.method, window=a.window, max_windows=a.max_windows,
-                     max_megapixels=a.max_megapixels or None, seed=a.seed, progress=not a.quiet and not a.json)
-    print(json.dumps(r, indent=1) if a.json else estimate.format_text(r))
+    kw = dict(model=a.model, method=a.method, window=a.window, max_windows=a.max_windows,
+              max_megapixels=a.max_megapixels or None, seed=a.seed)
+    from pathlib import Path
+    if len(a.files) == 1 and not Path(a.files[0]).is_dir() and not a.csv:  # one file: the full report
+        r = estimate.run(a.files[0], progress=not a.quiet and not a.json, **kw)
+        print(json.dumps(r, indent=1) if a.json else estimate.format_text(r))
+        return
+    if a.csv:
+        check_output_file(Path(a.csv))
+    if not estimate.expand_inputs(a.files):
+        raise ValueError(f"no JPEG file (.jpg, .jpeg, .jpe, .jfif) in {' '.join(a.files)}")
+    rows, failed = [], 0
+    for r in estimate.run_many(a.files, progress=not a.quiet, **kw):
+        failed += "error" in r
+        rows.append(estimate.csv_row(r))
+        print(json.dumps(r) if a.json else estimate.summary_line(r), flush=True)
+    if a.csv:
+        import csv
+        import io
+
+        from .sources import atomic_write_bytes
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=estimate.CSV_FIELDS)
+        w.writeheader()
+        w.writerows(rows)
+        atomic_write_bytes(Path(a.csv), buf.getvalue().encode())
+    if failed:
+        print(f"qpaper: error: {failed} of {len(rows)} files could not be estimated (their reasons are in the output)",
+              file=sys.stderr)
+        return 2
 
 
 def cmd_localize(a):
@@ -226,6 +253,16 @@ def cmd_localize(a):
     if img["orientation"] not in (None, 1):
         print(f"note: EXIF orientation {img['orientation']} (viewers show the photo "
               f"{jpeg.ORIENTATIONS[img['orientation']]}); the maps are drawn as the pixels are stored")
+
+
+def check_output_file(path) -> None:
+    """Refuse an output file that cannot be written, before any work (one line, exit 2)."""
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder, not a file")
+    if not path.parent.is_dir():
+        raise ValueError(f"{path}: folder {path.parent} does not exist")
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise ValueError(f"{path}: folder {path.parent} is not writable")
 
 
 def check_output_folder(out) -> None:
@@ -378,9 +415,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=cmd_evaluate)
 
-    s = sub.add_parser("estimate", help="estimate the first quantization table of a JPEG file")
-    s.add_argument("file")
-    s.add_argument("--json", action="store_true", help="one JSON object instead of text")
+    s = sub.add_parser("estimate", help="estimate the first quantization table of JPEG files")
+    s.add_argument("files", nargs="+", metavar="FILE", help="JPEG files or folders (searched recursively for "
+                   ".jpg/.jpeg); one file gets the full report, several get one line or row each")
+    s.add_argument("--json", action="store_true", help="JSON instead of text (JSON Lines, one per file, for several)")
+    s.add_argument("--csv", metavar="PATH", help="also write one row per file to a CSV table")
     s.add_argument("--model", help=".keras model (default: the registered model for the file's QF2)")
     s.add_argument("--method", default="cnn", choices=["cnn", "galvan", "bianchi"])
     s.add_argument("--window", nargs=2, type=_number(int, 0, None, "pixel offset"), metavar=("X", "Y"),
@@ -469,7 +508,7 @@ def main(argv=None) -> int:
     try:
         if args.command in NEEDS_BACKEND:
             import_backend_quietly()
-        args.func(args)
+        status = args.func(args)
     except KeyboardInterrupt:
         print("qpaper: interrupted", file=sys.stderr)
         return 130
@@ -477,7 +516,7 @@ def main(argv=None) -> int:
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         print(f"qpaper: error: {msg}", file=sys.stderr)
         return 2
-    return 0
+    return status or 0
 
 
 if __name__ == "__main__":

@@ -205,8 +205,10 @@ def verdict(q1, q2, nc: int = NC, agreement=None) -> str:
 
 
 def run(path, model: str | None = None, method: str = "cnn", window=None, max_windows: int = 512,
-        max_megapixels: float | None = 120.0, seed: int = 0, nc: int = NC, progress: bool = True) -> dict:
-    """Everything ``qpaper estimate`` prints, as a dict."""
+        max_megapixels: float | None = 120.0, seed: int = 0, nc: int = NC, progress: bool = True,
+        models: dict | None = None) -> dict:
+    """Everything ``qpaper estimate`` prints, as a dict. ``models``: a cache of loaded models kept
+    across files (see :func:`run_many`)."""
     from tqdm import tqdm
     img = read_jpeg(path, max_megapixels)
     q2 = img["q2"]
@@ -239,7 +241,7 @@ def run(path, model: str | None = None, method: str = "cnn", window=None, max_wi
     q1 = conf = no_table = None
     if method == "cnn":
         from . import registry
-        m, out["model"], trained, gap = registry.model_for(q2, model)
+        m, out["model"], trained, gap = registry.model_for(q2, model, models)
         if trained is not None:
             out["model_qf2"] = trained
         if gap > 2:
@@ -279,6 +281,68 @@ def run(path, model: str | None = None, method: str = "cnn", window=None, max_wi
                nearest=nearest_tables(q1, nc), warnings=warnings,
                verdict=verdict(q1, q2, nc, None if method == "cnn" or np.isnan(conf).all() else conf))
     return out
+
+
+JPEG_SUFFIXES = (".jpg", ".jpeg", ".jpe", ".jfif")
+
+
+def expand_inputs(paths) -> list[Path]:
+    """Files as given, and the JPEG files (by suffix) under each folder, recursively, sorted."""
+    out = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            out += sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in JPEG_SUFFIXES)
+        else:
+            out.append(p)
+    return out
+
+
+def run_many(paths, progress: bool = True, **kw):
+    """:func:`run` on many files, each model loaded once, one progress bar over the files; yields
+    one dict per file, ``{"file", "error"}`` for a file that cannot be estimated (the others go
+    on). ``kw`` as for :func:`run`."""
+    from tqdm import tqdm
+    files = expand_inputs(paths)
+    cache = {}
+    with tqdm(total=len(files), unit="file", desc="estimating", disable=not progress) as bar:
+        for f in files:
+            try:
+                yield run(f, progress=False, models=cache, **kw)
+            except ValueError as e:  # InputError, JpegError, RegistryError: one line, the batch goes on
+                yield {"file": str(f), "error": str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}
+            bar.update(1)
+
+
+CSV_FIELDS = (["file", "qf2", "method", "model", "grid_shift"] + [f"q2_{k}" for k in range(1, NC + 1)]
+              + [f"q1_{k}" for k in range(1, NC + 1)] + [f"confidence_{k}" for k in range(1, NC + 1)]
+              + ["nearest_qf1", "verdict", "warnings", "error"])
+
+
+def csv_row(r: dict) -> dict:
+    """One row of ``--csv``: the columns of CSV_FIELDS, empty where a value does not apply."""
+    row = {k: "" for k in CSV_FIELDS}
+    row.update(file=r["file"], error=r.get("error", ""))
+    if "error" in r:
+        return row
+    row.update(qf2=r["qf2"], method=r["method"], model=r.get("model", ""), verdict=r["verdict"],
+               grid_shift=" ".join(map(str, r["grid_shift"])) if "grid_shift" in r else "",
+               nearest_qf1=r["nearest"]["qf"] if r["nearest"] else "", warnings=" | ".join(r["warnings"]))
+    for k, v in enumerate(r["q2"], 1):
+        row[f"q2_{k}"] = v
+    for k, v in enumerate(r["q1"] or [], 1):
+        row[f"q1_{k}"] = v
+    for k, v in enumerate(r["confidence"] or [], 1):
+        row[f"confidence_{k}"] = "" if v is None else v
+    return row
+
+
+def summary_line(r: dict) -> str:
+    """One line per file for the text output of many files."""
+    if "error" in r:
+        return f"{r['file']}: error: {r['error']}"
+    qf1 = f"nearest QF1 {r['nearest']['qf']} (mean |difference| {r['nearest']['qf_distance']:.2f})" if r["nearest"] \
+        else "no table"
+    return f"{r['file']}: QF2 {r['qf2']}, {qf1}; {r['verdict']}"
 
 
 def format_text(r: dict) -> str:

@@ -96,11 +96,17 @@ def load_file(path):
     return load(path)
 
 
-def model_for(q2, path=None) -> tuple:
+def model_for(q2, path=None, cache: dict | None = None) -> tuple:
     """The model for a file whose last table is ``q2``: ``path`` when given, else the registered
-    proposed estimator for the nearest QF2. Returns (model, name, trained QF2 or None, QF2 gap)."""
+    proposed estimator for the nearest QF2. Returns (model, name, trained QF2 or None, QF2 gap).
+    With ``cache`` (a dict kept across files) each model is loaded once."""
     from .jpeg import nearest_standard_qf
+    cache = {} if cache is None else cache
     if path:
-        return load(path), str(path), None, 0
+        if str(path) not in cache:
+            cache[str(path)] = load(path)
+        return cache[str(path)], str(path), None, 0
     entry, gap = choose(nearest_standard_qf(q2)[0])
-    return load(entry), f"{entry['profile']}/{entry['name']}", entry["qf2"], gap
+    if entry["file"] not in cache:
+        cache[entry["file"]] = load(entry)
+    return cache[entry["file"]], f"{entry['profile']}/{entry['name']}", entry["qf2"], gap

@@ -2,6 +2,7 @@
 outside the dataset code, the model registry's checks, and one line + status 2 for bad input."""
 import io
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -210,3 +211,43 @@ def test_load_model_from_a_fresh_interpreter_checks_the_registry(registry_dir, t
     r = subprocess.run([sys.executable, "-c", "import qpaper, sys; qpaper.load_model(sys.argv[1])", str(g)],
                        capture_output=True, text=True, env=dict(env, QPAPER_MODELS=str(alt)))
     assert r.returncode != 0 and "sha256" in r.stderr
+
+
+def test_many_files_and_folders_in_one_call(capfd, tmp_path, photo, registry_dir, monkeypatch):
+    import csv
+
+    from qpaper import registry
+    monkeypatch.setenv("QPAPER_MODELS", str(registry_dir))
+    loads = []
+    real_load = registry.load
+    monkeypatch.setattr(registry, "load", lambda e: loads.append(e) or real_load(e))
+    folder = tmp_path / "photos"
+    (folder / "sub").mkdir(parents=True)
+    for k, qf1 in enumerate((60, 80)):
+        (folder / f"a{k}.jpg").write_bytes(jpeg.encode_opencv(jpeg.decode(jpeg.encode_opencv(photo, qf1)), 90))
+    (folder / "sub" / "b.JPEG").write_bytes(jpeg.encode_opencv(photo[:200, :300], 90))
+    (folder / "sub" / "broken.jpg").write_bytes(b"\xff\xd8 not really")
+    (folder / "notes.txt").write_text("skipped: not a JPEG suffix")
+    other = tmp_path / "other.jpg"
+    other.write_bytes(jpeg.encode_opencv(photo[:128, :128], 90))
+    out_csv = tmp_path / "out.csv"
+    status = cli.main(["estimate", str(folder), str(other), "--csv", str(out_csv), "--json", "--quiet"])
+    out, err = capfd.readouterr()
+    assert status == 2 and len(err.strip().splitlines()) == 1 and "1 of 5 files" in err
+    lines = [json.loads(x) for x in out.strip().splitlines()]
+    assert [Path(r["file"]).name for r in lines] == ["a0.jpg", "a1.jpg", "b.JPEG", "broken.jpg", "other.jpg"]
+    assert "error" in lines[3] and all("error" not in r for r in lines[:3] + lines[4:])
+    assert len(loads) == 1  # one model, loaded once for all the files
+    rows = list(csv.DictReader(out_csv.open()))
+    assert [r["file"] for r in rows] == [r["file"] for r in lines] and rows[3]["error"] and not rows[0]["error"]
+    assert [int(rows[0][f"q1_{k}"]) for k in range(1, 16)] == lines[0]["q1"] and rows[0]["qf2"] == "90"
+    # text: one line per file; all good: status 0; an empty folder: one line, status 2
+    status = cli.main(["estimate", str(folder / "a0.jpg"), str(other), "--method", "galvan", "--quiet"])
+    out, _ = capfd.readouterr()
+    assert status == 0 and len(out.strip().splitlines()) == 2 and out.startswith(str(folder / "a0.jpg") + ": QF2 90")
+    (tmp_path / "empty").mkdir()
+    status = cli.main(["estimate", str(tmp_path / "empty")])
+    out, err = capfd.readouterr()
+    assert status == 2 and "no JPEG file" in err and out == ""
+    status = cli.main(["estimate", str(other), "--csv", str(tmp_path / "nope" / "x.csv")])
+    assert status == 2 and "does not exist" in capfd.readouterr().err
