@@ -68,7 +68,7 @@ PROFILES = {
         "train": {"source": "wallpapers", "split": "train"},
         "test": {"source": "wallpapers", "split": "test"},
         "mismatch": {"source": "skimage", "split": "all"},
-        "qf1": {90: tuple(range(60, 99))},
+        "qf1": {90: tuple(range(60, 99)), 80: tuple(range(55, 99))},
         "patches_per_image": {"train": 100, "test": 50},
         "patches_per_qf1": {"train": 10_000, "test": 200},
         "test_share": 0.25,
