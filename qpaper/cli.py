@@ -7,6 +7,8 @@ import math
 import os
 import sys
 
+from .profiles import PROFILES
+
 # TensorFlow's C++ start-up messages would bury the one line a user needs; QPAPER_TF_LOGS=1 keeps them.
 if not os.environ.get("QPAPER_TF_LOGS"):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -351,7 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("dataset", help="double-JPEG patch datasets").add_subparsers(
         dest="dataset_command", required=True, metavar="ACTION")
     s = d.add_parser("build", help="generate a dataset into shards (resumes a killed build)")
-    s.add_argument("--profile", default="smoke", choices=["smoke", "mini", "paper"])
+    s.add_argument("--profile", default="smoke", choices=list(PROFILES))
     s.add_argument("--split", default="train", choices=["train", "test"])
     s.add_argument("--qf2", type=int, default=90)
     s.add_argument("--qf1", help="comma-separated QF1 list overriding the profile's (e.g. 70,90 or ps8,ps10)")
@@ -372,7 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("dir")
     s.set_defaults(func=cmd_dataset_info)
     s = sub.add_parser("train", help="train an estimator (checkpoint every epoch, --resume after a kill)")
-    s.add_argument("--profile", default="smoke", choices=["smoke", "mini", "paper"])
+    s.add_argument("--profile", default="smoke", choices=list(PROFILES))
     s.add_argument("--qf2", type=int, default=90)
     s.add_argument("--head", default="class", choices=["class", "regression"],
                    help="class: the paper's classification-like head; regression: reference [10]")
