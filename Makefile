@@ -19,29 +19,29 @@ env: $(STAMP)  ## create .venv and install qpaper with its dev extras (idempoten
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
 	@touch $(STAMP)
 
 test: $(STAMP)  ## run the test suite (builds the env first if needed)
-	$(BIN)/python -m pytest
+	$(BIN)/pytest
 
 data: $(STAMP)  ## fetch, verify and prepare the wallpapers (apt-get download + dpkg-deb -x)
 	$(BIN)/qpaper data fetch wallpapers --seed $(SEED)
 
 datasets: $(if $(filter mini,$(PROFILE)),data,$(STAMP))  ## build every dataset the notebooks of PROFILE read
-	$(BIN)/python -m qpaper.experiments datasets --profile $(PROFILE) --seed $(SEED) $(if $(WORKERS),--workers $(WORKERS))
+	$(BIN)/qpaper experiments datasets --profile $(PROFILE) --seed $(SEED) $(if $(WORKERS),--workers $(WORKERS))
 
 models: datasets  ## train the models of PROFILE that are missing (TRAIN=1: retrain them all)
-	$(BIN)/python -m qpaper.experiments models --profile $(PROFILE) --seed $(SEED) $(if $(TRAIN),--retrain)
+	$(BIN)/qpaper experiments models --profile $(PROFILE) --seed $(SEED) $(if $(TRAIN),--retrain)
 
 notebooks: models  ## execute every notebook on PROFILE into results/PROFILE/notebooks (tables and figures beside)
-	$(BIN)/python -m qpaper.notebooks --profile $(PROFILE) --seed $(SEED)
+	$(BIN)/qpaper notebooks --profile $(PROFILE) --seed $(SEED)
 
 reproduce: notebooks  ## data, datasets, models, every notebook and README's results, on PROFILE (default mini)
-	$(BIN)/python -m qpaper.report models --profile $(PROFILE)
-	$(BIN)/python -m qpaper.report example --profile $(PROFILE)
-	$(if $(filter mini,$(PROFILE)),$(BIN)/python -m qpaper.report readme --profile $(PROFILE))
+	$(BIN)/qpaper report models --profile $(PROFILE)
+	$(BIN)/qpaper report example --profile $(PROFILE)
+	$(if $(filter mini,$(PROFILE)),$(BIN)/qpaper report readme --profile $(PROFILE))
 	@echo "reproduce: results of profile $(PROFILE) are in $(RESULTS)/ (tables, figures, executed notebooks)."
 
 smoke:  ## the smoke profile end to end, in a minute or two
@@ -69,7 +69,7 @@ lab: $(STAMP)  ## JupyterLab on notebooks/ from .venv, the jupytext .py files op
 
 gpu-wheels:  ## download the wheels the GPU machine lacks (keras, namex, optree for Python 3.12) into .whl/
 	rm -rf .whl && mkdir -p .whl
-	$(BIN)/python -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+	$(BIN)/pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 	  --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
 	  -d .whl "keras==$$($(BIN)/python -c 'from importlib.metadata import version; print(version("keras"))')" namex optree
 

@@ -7,6 +7,7 @@ import math
 import os
 import sys
 
+from .backend import import_backend_quietly
 from .profiles import PROFILES
 
 # TensorFlow's C++ start-up messages would bury the one line a user needs; QPAPER_TF_LOGS=1 keeps them.
@@ -477,32 +478,30 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("run", help="the run folder the device wrote (OUT/run)")
     s.set_defaults(func=cmd_gpu_register)
 
+    for name, what in PASSTHROUGH.items():  # handled in main(): the module parses its own arguments
+        sub.add_parser(name, help=what, add_help=False)
+
     s = sub.add_parser("models", help="list the registered models (models/*/manifest.json)")
     s.set_defaults(func=cmd_models)
     return p
 
 
-def import_backend_quietly() -> None:
-    """Import Keras (and TensorFlow) with file descriptor 2 pointed at /dev/null: the libraries
-    print start-up lines through C++ logging before any Python setting can stop them."""
-    if "keras" in sys.modules or os.environ.get("QPAPER_TF_LOGS"):
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        import keras  # noqa: F401
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-
-
 NEEDS_BACKEND = {"train", "evaluate", "gpu"}
 
 
+# workflows whose own modules parse their arguments (the Makefile calls these)
+PASSTHROUGH = {
+    "experiments": "build the datasets or train the models a profile's notebooks need (qpaper experiments --help)",
+    "notebooks": "execute the notebooks with papermill into results/PROFILE (qpaper notebooks --help)",
+    "report": "tables, README results, the estimate example and model cards (qpaper report --help)",
+}
+
+
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in PASSTHROUGH:
+        import importlib
+        return importlib.import_module(f"qpaper.{argv[0]}").main(argv[1:])
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as e:  # --help (0) or an argument error (2, one line already printed)

@@ -30,9 +30,8 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from .jpeg import NC, ZIGZAG, dct_matrix, q_max
+from .jpeg import NC, PATCH, ZIGZAG, dct_matrix, q_max
 
-PATCH = 64
 GRID = 8
 BLOCKS = 7  # whole blocks per row at every phase of a 64-pixel window
 SPAN = 30  # AC values -30..30 get a bin each; beyond, one overflow bin per side

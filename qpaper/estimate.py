@@ -20,9 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from . import jpeg
-from .jpeg import NC, blocks, q_max
+from .jpeg import NC, PATCH, blocks, q_max
 
-PATCH = 64
 
 
 class InputError(ValueError):

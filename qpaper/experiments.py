@@ -120,7 +120,7 @@ def _rel(path: Path) -> str:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m qpaper.experiments")
+    p = argparse.ArgumentParser(prog="qpaper experiments")
     sub = p.add_subparsers(dest="what", required=True)
     for what in ("datasets", "models", "list"):
         s = sub.add_parser(what)

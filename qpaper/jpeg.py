@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image
 
 NC = 15  # Section 4.3: the first 15 zig-zag coefficients.
+PATCH = 64  # Section 4.2: the network reads 64x64 patches.
 
 # ZIGZAG[k] is the natural (row-major) index of the k-th coefficient in zig-zag order
 # (ITU-T T.81, Figure 5).
@@ -78,9 +79,6 @@ PHOTOSHOP_MD5 = {
     11: "46f55ee294723cee9faa816549b3cfa7",
     12: "7b83284f61decf47ab3f8f7361c18943",
 }
-# Photoshop writes qualities 7-12 without chroma subsampling.
-PHOTOSHOP_SUBSAMPLING = "4:4:4"
-
 SUBSAMPLINGS = ("4:2:0", "4:2:2", "4:4:4")
 
 
@@ -148,14 +146,6 @@ def dqt_md5(table: np.ndarray) -> str:
     """ExifTool's JPEGDigest fingerprint of a one-table file: MD5 of a zero byte then the 64
     values in zig-zag order."""
     return hashlib.md5(b"\x00" + bytes(zigzag(table).astype(np.uint8).tolist())).hexdigest()
-
-
-def table_from_name(name) -> np.ndarray:
-    """A Q1 given by name: an int or "75" is a standard QF; "ps10" a Photoshop quality."""
-    s = str(name).strip().lower()
-    if s.startswith("ps"):
-        return photoshop_table(int(s[2:]))
-    return standard_table(int(s))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -350,7 +340,8 @@ def encode_pillow(img: np.ndarray, table: np.ndarray | None = None, qf: int | No
 
 
 def encode(img: np.ndarray, q1, encoder: str = "opencv", subsampling: str = "4:2:0") -> bytes:
-    """Compress ``img`` with a Q1 given by name (see :func:`table_from_name`)."""
+    """Compress ``img`` with a Q1 given by name: an int or "75" is a standard QF (either
+    encoder), "ps10" a Photoshop quality (Pillow only)."""
     s = str(q1).lower()
     if encoder == "opencv":
         if s.startswith("ps"):

@@ -14,9 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import jpeg
-from .jpeg import NC
+from .jpeg import NC, PATCH
 
-PATCH = 64
 
 
 # ---------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from keras import ops
 from .jpeg import NC, blocks, q_max
 
 DISTANCES = ("abs", "squared")
+C = 0.8  # Section 3.2: the weight of the cross-entropy in L^r (the rest on the expected distance)
 EPS = 1e-7
 
 
@@ -65,7 +66,7 @@ class BlockLoss(keras.losses.Loss):
                 "reduction": self.reduction}
 
 
-def get_loss(head: str, loss: str = "Lr", distance: str = "abs", regression_loss: str = "mse", c: float = 0.8,
+def get_loss(head: str, loss: str = "Lr", distance: str = "abs", regression_loss: str = "mse", c: float = C,
              nc: int = NC):
     """The loss of a head: ``L`` or ``Lr`` for the class head; MSE (the paper's [10]) or log-cosh
     (the released code of [10]) for the regression head."""

@@ -65,7 +65,7 @@ def matches(stem: str, only: str) -> bool:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m qpaper.notebooks")
+    p = argparse.ArgumentParser(prog="qpaper notebooks")
     p.add_argument("--profile", default="smoke")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--only", nargs="*", help="notebook numbers or names (default: all)")

@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from .provenance import record, write_sidecar
+from .results import data_manifests, write_table
 from .sources import DATA_DIR, atomic_write_bytes, sha256_file
 
 
@@ -34,37 +35,6 @@ def datasets_table(datasets_dir) -> pd.DataFrame:
     if not rows:
         raise ValueError(f"no built dataset under {datasets_dir}")
     return pd.DataFrame(rows)
-
-
-def data_manifests() -> dict:
-    """sha256 of the manifests that pin the prepared images (where present)."""
-    out = {}
-    for name in ("processed/wallpapers/manifest.tsv", "raw/raise/manifest.tsv", "raw/dresden/manifest.tsv"):
-        p = DATA_DIR / name
-        if p.exists():
-            out[name] = sha256_file(p)
-    return out
-
-
-def write_table(df: pd.DataFrame, path: Path, prov: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(path, df.to_csv(index=False).encode())
-    atomic_write_bytes(path.with_suffix(".md"), df.to_markdown(index=False).encode()
-                       if _has_tabulate() else _markdown(df).encode())
-    write_sidecar(path, prov)
-
-
-def _has_tabulate() -> bool:
-    try:
-        import tabulate  # noqa: F401
-        return True
-    except ImportError:
-        return False
-
-
-def _markdown(df: pd.DataFrame) -> str:
-    head = "| " + " | ".join(df.columns) + " |\n|" + "---|" * len(df.columns) + "\n"
-    return head + "".join("| " + " | ".join(str(v) for v in row) + " |\n" for row in df.itertuples(index=False))
 
 
 BEGIN, END = "<!-- results:begin (python -m qpaper.report readme) -->", "<!-- results:end -->"
@@ -317,7 +287,7 @@ def model_cards(profile: str, root: Path) -> str:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m qpaper.report")
+    p = argparse.ArgumentParser(prog="qpaper report")
     sub = p.add_subparsers(dest="what", required=True)
     s = sub.add_parser("datasets", help="summarise the built datasets of a profile")
     s.add_argument("--profile", required=True)
@@ -333,7 +303,7 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     t0 = time.time()
     if a.what == "example":
-        from .cli import import_backend_quietly
+        from .backend import import_backend_quietly
         from .experiments import ROOT
         import_backend_quietly()
         try:

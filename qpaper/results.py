@@ -290,13 +290,43 @@ def provenance(profile: str, seed: int, started: float, models=(), datasets=(), 
         d[name] = {"content_sha256": man["content_sha256"], "source": s["source"], "split": s["split"],
                    "qf2": s["qf2"], "grid_shift": s["grid_shift"], "channels": s["channels"],
                    "encoder": f"{s['encoder']} {s['subsampling']}", "scale": s.get("scale", 1.0)}
-    from .report import data_manifests
     return record(profile, seed, started, models=m, datasets=d, data_manifests=data_manifests(), **extra)
+
+
+def data_manifests() -> dict:
+    """sha256 of the manifests that pin the prepared images (where present)."""
+    out = {}
+    for name in ("processed/wallpapers/manifest.tsv", "raw/raise/manifest.tsv", "raw/dresden/manifest.tsv"):
+        p = DATA_DIR / name
+        if p.exists():
+            out[name] = sha256_file(p)
+    return out
+
+
+def write_table(df: pd.DataFrame, path: Path, prov: dict) -> None:
+    """A table as CSV and Markdown, with its provenance sidecar."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, df.to_csv(index=False).encode())
+    atomic_write_bytes(path.with_suffix(".md"), df.to_markdown(index=False).encode()
+                       if _has_tabulate() else _markdown(df).encode())
+    write_sidecar(path, prov)
+
+
+def _has_tabulate() -> bool:
+    try:
+        import tabulate  # noqa: F401
+        return True
+    except ImportError:
+        return False
+
+
+def _markdown(df: pd.DataFrame) -> str:
+    head = "| " + " | ".join(df.columns) + " |\n|" + "---|" * len(df.columns) + "\n"
+    return head + "".join("| " + " | ".join(str(v) for v in row) + " |\n" for row in df.itertuples(index=False))
 
 
 def save_table(df: pd.DataFrame, profile: str, name: str, prov: dict) -> Path:
     """``results/<profile>/tables/<name>.csv`` and ``.md``, with the provenance sidecar."""
-    from .report import write_table
     path = results_dir(profile) / "tables" / f"{name}.csv"
     write_table(df, path, prov)
     return path
@@ -323,7 +353,3 @@ def paper_rows(experiment: str) -> pd.DataFrame:
     rows = [{"experiment": e, "method": m, "AvgAcc": v[0], "AvgMSE": v[1], "source": f"paper, {v[2]}"}
             for (e, m), v in PAPER.items() if e == experiment]
     return pd.DataFrame(rows)
-
-
-def nan_to_dash(df: pd.DataFrame) -> pd.DataFrame:
-    return df.replace({np.nan: "-"})

@@ -21,7 +21,7 @@ from keras import ops
 
 from . import djpeg
 from .jpeg import NC, blocks, q_max
-from .losses import clip_labels, get_loss
+from .losses import C, clip_labels, get_loss
 from .model import ARCHS, build_model
 from .profiles import get_profile
 from .sources import atomic_write_bytes
@@ -253,7 +253,7 @@ def load_model(path) -> keras.Model:
 
 # fit settings a profile may leave out (runs configured before they existed keep these meanings)
 FIT_DEFAULTS = {"arch": "densenet", "width": 128, "hidden": 512, "phases": "all", "nf": NC, "schedule": "constant",
-                "warmup": 0.0, "precision": "float32"}
+                "warmup": 0.0, "precision": "float32", "c": C}
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 # what may differ when a run is resumed elsewhere: the dataset's folder (its content digest must
 # match) and the backend (a TensorFlow checkpoint continues on JAX)
@@ -272,8 +272,9 @@ def run_config(profile: str, head: str, loss: str, data_dir, seed: int, distance
     if fit["arch"] == "dct" and fit["precision"] != "float32":
         raise ValueError("the dct backbone needs precision float32: its block DCT must be exact to the unit")
     manifest = json.loads((Path(data_dir) / "manifest.json").read_text())
+    c = fit.pop("c")
     return {"profile": profile, "head": head, "loss": loss if head == "class" else regression_loss,
-            "distance": distance if head == "class" and loss == "Lr" else None, "c": 0.8 if head == "class" and loss == "Lr" else None,
+            "distance": distance if head == "class" and loss == "Lr" else None, "c": c if head == "class" and loss == "Lr" else None,
             "seed": seed, "nc": NC, "data": str(data_dir), "data_content_sha256": manifest["content_sha256"],
             "dataset_spec": manifest["spec"], "channels": manifest["spec"]["channels"], **fit,
             "optimizer": "adam", "backend": keras.backend.backend()}
@@ -341,7 +342,7 @@ def _fit(cfg, d, out, state, resume, strategy, train_seq, val_seq, head, loss, d
                                 width=cfg["width"], hidden=cfg["hidden"], phases=cfg["phases"], nf=cfg["nf"])
             steps = cfg["epochs"] * len(train_seq)
             model.compile(optimizer=keras.optimizers.Adam(learning_rate(cfg, steps)),
-                          loss=get_loss(head, loss, distance, regression_loss), metrics=metrics_for(head),
+                          loss=get_loss(head, loss, distance, regression_loss, cfg["c"] or C), metrics=metrics_for(head),
                           jit_compile=_jit())
     if start < cfg["epochs"]:
         model.fit(train_seq, validation_data=val_seq, epochs=cfg["epochs"], initial_epoch=start, verbose=verbose,

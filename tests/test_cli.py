@@ -1,5 +1,6 @@
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -108,3 +109,14 @@ def test_evaluate_a_model_based_method_on_an_aligned_dataset(tmp_path):
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "x.csv").exists()
     r = run("evaluate", "--data", tmp_path / "d", "--out", tmp_path / "x.csv")
     assert r.returncode == 2 and "--model" in r.stderr and not (tmp_path / "x.csv").exists()
+
+
+def test_workflow_subcommands_pass_their_arguments_to_the_modules(capsys):
+    from qpaper import cli
+    assert cli.main(["notebooks", "--only", "no-such-notebook"]) == 2
+    assert "no notebook matches" in capsys.readouterr().err
+    assert cli.main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert all(f"    {name}" in out for name in ("experiments", "notebooks", "report", "gpu", "estimate"))
+    makefile = (Path(__file__).resolve().parent.parent / "Makefile").read_text()
+    assert "python -m" not in makefile and "qpaper notebooks" in makefile and "qpaper experiments" in makefile

@@ -214,24 +214,6 @@ def _em_gains(items, iters: int = ITERS) -> list:
     return out
 
 
-def aligned_coefficient(xo: np.ndarray, cal: np.ndarray, q2k: int, qmax: int, eps: float = EPS,
-                        sigma: float = SIGMA, iters: int = ITERS):
-    """One coefficient of a batch: log-likelihoods [N, qmax] of candidates 1..qmax (-inf for the
-    divisors of q2k, which are the single-compression hypothesis) and [N] of the
-    single-compression hypothesis. ``xo`` [N,B] observed indices, ``cal`` [N,B'] calibrated
-    coefficients.
-
-    Vectorized over patches and candidates: p_SQ and p_DQ are only evaluated at the distinct
-    observed values of each patch (p_DQ of a bin as one CDF difference, see
-    :func:`dq_lower_ends`), and the EM runs on those values weighted by their counts
-    (:func:`_em_gain`, :func:`_em_gains`)."""
-    test, r, cu, ll_single = _aligned_terms(xo, cal, q2k, qmax, eps, sigma)
-    ll = np.full((len(xo), qmax), -np.inf)
-    if len(test):
-        ll[:, test - 1] = ll_single[:, None] + _em_gains([(r, cu)], iters)[0]
-    return ll, ll_single
-
-
 def decide(ll: np.ndarray, ll_single: np.ndarray, q2k: int, qmax: int, tau: float = TAU,
            nblocks: int = 1) -> np.ndarray:
     """Best candidate that does not divide q2 if its log-likelihood ratio against single
