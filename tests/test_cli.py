@@ -120,3 +120,39 @@ def test_workflow_subcommands_pass_their_arguments_to_the_modules(capsys):
     assert all(f"    {name}" in out for name in ("experiments", "notebooks", "report", "gpu", "estimate"))
     makefile = (Path(__file__).resolve().parent.parent / "Makefile").read_text()
     assert "python -m" not in makefile and "qpaper notebooks" in makefile and "qpaper experiments" in makefile
+
+
+def test_train_then_evaluate_a_model_through_the_cli(tmp_path):
+    """``qpaper train`` writes a run folder with the profile's settings and the overrides;
+    ``qpaper evaluate --model`` scores it into the tidy table the notebooks read."""
+    import json
+
+    import pandas as pd
+    for split in ("train", "test"):
+        r = run("dataset", "build", "--profile", "smoke", "--split", split, "--out", tmp_path / split, "--workers", "1",
+                "--quiet")
+        assert r.returncode == 0, r.stderr
+    r = run("train", "--profile", "smoke", "--data", tmp_path / "train", "--out", tmp_path / "run", "--epochs", "1",
+            "--epoch-patches", "32", "--quiet")
+    assert r.returncode == 0, r.stderr[-2000:]
+    cfg = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert cfg["epochs"] == 1 and cfg["epoch_patches"] == 32 and cfg["arch"] == "dct" and cfg["loss"] == "Lr"
+    out = tmp_path / "eval.csv"
+    r = run("evaluate", "--model", tmp_path / "run" / "model.keras", "--data", tmp_path / "test", "--out", out, "--quiet")
+    assert r.returncode == 0, r.stderr[-2000:]
+    t = pd.read_csv(out)
+    assert set(t["coefficient"]) == set(range(1, 16)) and t["accuracy"].between(0, 1).all()
+    assert sorted(set(t["qf1"].astype(str))) == ["60", "80", "95"]
+    r = run("train", "--profile", "smoke", "--data", tmp_path / "train", "--out", tmp_path / "run", "--quiet")
+    assert r.returncode == 2 and "already holds a run" in r.stderr  # never overwrites a run
+
+
+def test_data_trace_tells_a_jpeg_history_from_none(tmp_path):
+    from PIL import Image
+    img = np.random.default_rng(0).integers(0, 256, (128, 128, 3), dtype=np.uint8)
+    Image.fromarray(img).save(tmp_path / "clean.png")
+    Image.fromarray(jpeg.decode(jpeg.encode_opencv(img, 50))).save(tmp_path / "was-jpeg.png")
+    r = run("data", "trace", tmp_path / "clean.png", tmp_path / "was-jpeg.png")
+    assert r.returncode == 0, r.stderr
+    lines = dict(line.split("\t")[0::2] for line in r.stdout.strip().splitlines())
+    assert lines[str(tmp_path / "clean.png")] == "no trace found" and lines[str(tmp_path / "was-jpeg.png")] == "JPEG trace"
