@@ -104,10 +104,10 @@ def splice_set(profile: str, seed: int = 0, per_case: int = 2, side: int | None 
     case of :data:`SPLICE_CASES`, ``per_case`` splices with seeded images, crops and regions
     (donor rectangles from textured regions), then one splice of :data:`FLAT_CASE` (``"flat":
     True``: uniform donors of :data:`FLAT_COLOURS`)."""
-    from .profiles import get_profile
+    from .profiles import get_profile, test_share
     from .sources import get_source, load_image, split_records
     p = get_profile(profile)
-    recs = split_records(get_source(p["test"]["source"]), p["test"]["split"], p["test_share"] or 0.25,
+    recs = split_records(get_source(p["test"]["source"]), p["test"]["split"], test_share(profile),
                          p["n_test"], seed)
     imgs = [load_image(r.path, r.sha256) for r in recs]
     side = side or min(512, min(min(i.shape[:2]) for i in imgs) // 16 * 16)

@@ -102,6 +102,12 @@ def get_profile(name: str) -> dict:
     return PROFILES[name]
 
 
+def test_share(profile: str) -> float:
+    """The share of scenes held out for testing (a profile with ``n_test`` fixes a count instead;
+    the share then only matters for the split's rounding, 0.25 as in :class:`DatasetSpec`)."""
+    return get_profile(profile)["test_share"] or 0.25
+
+
 def dataset_spec(profile: str, part: str, qf2: int = 90, seed: int = 0, grid_shift: str = "random",
                  **overrides):
     """The :class:`qpaper.djpeg.DatasetSpec` of a profile's train or test ``part``; ``overrides``
@@ -116,6 +122,6 @@ def dataset_spec(profile: str, part: str, qf2: int = 90, seed: int = 0, grid_shi
     size = "train" if part == "train" else "test"
     kw = dict(source=p[part]["source"], split=p[part]["split"], qf2=qf2, qf1=tuple(p["qf1"].get(qf2, ())),
               patches_per_image=p["patches_per_image"][size], patches_per_qf1=p["patches_per_qf1"][size],
-              grid_shift=grid_shift, seed=seed, test_share=p["test_share"] or 0.25, n_test=p["n_test"])
+              grid_shift=grid_shift, seed=seed, test_share=test_share(profile), n_test=p["n_test"])
     kw.update(overrides)
     return DatasetSpec(**kw)
