@@ -54,7 +54,7 @@ def cmd_table(a):
 def cmd_qtable(a):
     from . import jpeg
     info = jpeg.read_qtables(a.file)
-    t = jpeg.luminance_table(a.file)
+    t = jpeg.luminance_table(info)
     qf, dist = jpeg.nearest_standard_qf(t)
     ps, psd = jpeg.nearest_photoshop_quality(t)
     size = f"{info['size'][1]}x{info['size'][0]} as stored, " if info["size"] else ""

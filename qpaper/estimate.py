@@ -23,7 +23,6 @@ from . import jpeg
 from .jpeg import NC, PATCH, blocks, q_max
 
 
-
 class InputError(ValueError):
     """The file cannot be estimated; one line for the user."""
 
@@ -67,7 +66,7 @@ def read_jpeg(path, max_megapixels: float | None = 120.0) -> dict:
         raise InputError(f"{p}: not a JPEG file")
     try:
         info = jpeg.read_qtables(data)
-        q2 = jpeg.luminance_table(data)
+        q2 = jpeg.luminance_table(info)
     except jpeg.JpegError as e:
         raise InputError(f"{p}: {e}") from None
     if info["size"] is None:
@@ -167,9 +166,7 @@ def estimate_nonaligned(rgb, q2, shift, nc: int = NC) -> np.ndarray:
     """Q1 by the NA-DJPG model of [5] on the first grid ``shift`` (r, c), over the blocks of the
     image's centre (at most NA_SIDE square, cut on the 8x8 grid so the shift is kept)."""
     from .baselines import bianchi, common
-    h, w = rgb.shape[:2]
-    y0, x0 = max(0, (h - NA_SIDE) // 16 * 8), max(0, (w - NA_SIDE) // 16 * 8)
-    crop = rgb[y0:y0 + NA_SIDE, x0:x0 + NA_SIDE]
+    crop = bianchi.centre_crop(rgb, NA_SIDE)
     return bianchi.nonaligned_batch(common.luma_batch(crop[None]), q2, np.array([shift]), nc)[0]
 
 

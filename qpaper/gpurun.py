@@ -17,7 +17,6 @@ import shutil
 import time
 from pathlib import Path
 
-import numpy as np
 
 from .experiments import models_dir
 
@@ -55,8 +54,8 @@ def evaluate_run(model, data: dict, nc: int = 15) -> dict:
     training labels) on the random-shift and aligned test sets."""
     from .djpeg import open_dataset
     from .evaluate import evaluate
-    q = np.concatenate(open_dataset(data["train"], verify=False)["q1"])[:, :nc].astype(np.float64)
-    prior = np.floor(np.median(q, axis=0) + 0.5).astype(np.int64)
+    from .results import constant_prior
+    prior = constant_prior(open_dataset(data["train"], verify=False)["q1"], "median", nc)
     out = {"prior_q1": prior.tolist()}
     for test in ("test", "test-aligned"):
         key = "random shift" if test == "test" else "aligned"
@@ -97,14 +96,16 @@ def run(out, budget_minutes: float, arch: str = "densenet", seed: int = 0, reser
     model = train.load_model(run_dir / ("model.keras" if (run_dir / "model.keras").exists() else "checkpoint.keras"))
     t = time.time()
     ev = evaluate_run(model, data)
-    logcsv = (run_dir / "log.csv").read_text().splitlines()
-    last = dict(zip(logcsv[0].split(","), logcsv[-1].split(","))) if len(logcsv) > 1 else {}
+    import pandas as pd
+    log_rows = pd.read_csv(run_dir / "log.csv")
+    last = log_rows.iloc[-1] if len(log_rows) else {}
     cfg = json.loads((run_dir / "config.json").read_text())
-    ev.update(arch=arch, epochs_completed=state["epochs_completed"], epochs_planned=cfg["epochs"], patches_seen=int(last.get("patches") or 0), patches_per_s=float(last.get("patches_per_s") or 0),
+    ev.update(arch=arch, epochs_completed=state["epochs_completed"], epochs_planned=cfg["epochs"], patches_seen=int(last.get("patches", 0)),
+              patches_per_s=float(last.get("patches_per_s", 0)),
               session_epochs=state["epochs_completed"] - prev["epochs_completed"],
               session_minutes=round((time.time() - t0) / 60, 2), eval_seconds=round(time.time() - t, 1),
               backend=cfg["backend"], seed=seed,
-              test_patches={k: int(json.loads((v / "manifest.json").read_text())["count"]) for k, v in data.items()})
+              patches={k: int(json.loads((v / "manifest.json").read_text())["count"]) for k, v in data.items()})
     from .sources import atomic_write_bytes
     atomic_write_bytes(run_dir / "eval.json", json.dumps(ev, indent=1).encode())
     log("gpu: " + json.dumps({k: ev[k] for k in ("random shift", "aligned", "patches_seen", "epochs_completed")}))
@@ -159,7 +160,7 @@ def model_card(cfg: dict, ev: dict, folder: str = "gpu") -> str:
 - Trained so far: {ev['epochs_completed']} of {ev['epochs_planned']} epochs, {ev['patches_seen']} patches seen,
   {ev['patches_per_s']} patches/s in the last epoch ({ev['backend']} backend); this session
   {ev['session_epochs']} epoch(s) in {ev['session_minutes']} minutes.
-- Held-out wallpaper scenes ({ev['test_patches']['test']} random-shift, {ev['test_patches']['test-aligned']} aligned patches):
+- Held-out wallpaper scenes ({ev['patches']['test']} random-shift, {ev['patches']['test-aligned']} aligned patches):
 
 | test | AvgAcc | AvgMSE | constant prior AvgAcc | prior AvgMSE |
 |---|---|---|---|---|

@@ -269,8 +269,9 @@ def read_qtables(source) -> dict:
 
 
 def luminance_table(source) -> np.ndarray:
-    """The quantization table of the first (luminance) component of a JPEG, natural order."""
-    info = read_qtables(source)
+    """The quantization table of the first (luminance) component of a JPEG (a path, bytes, or
+    what :func:`read_qtables` returned), natural order."""
+    info = source if isinstance(source, dict) else read_qtables(source)
     slot = info["components"][0][3] if info["components"] else min(info["tables"])
     if slot not in info["tables"]:
         raise JpegError(f"corrupt JPEG: component uses missing table {slot}")

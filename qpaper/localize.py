@@ -17,7 +17,6 @@ from . import jpeg
 from .jpeg import NC, PATCH
 
 
-
 # ---------------------------------------------------------------------------------------------
 # Synthetic splices
 

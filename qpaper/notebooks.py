@@ -95,7 +95,7 @@ def main(argv=None) -> int:
         kept = [r for r in out.read_text().splitlines()[1:] if r and r.split(",")[0] not in done]
         rows = sorted(kept + rows)
     atomic_write_bytes(out, ("notebook,seconds\n" + "\n".join(rows) + "\n").encode())
-    write_sidecar(out, record(a.profile, a.seed, t_all, command=f"python -m qpaper.notebooks --profile {a.profile}"
+    write_sidecar(out, record(a.profile, a.seed, t_all, command=f"qpaper notebooks --profile {a.profile}"
                                   + (f" --only {' '.join(a.only)} (other rows kept from earlier runs)" if a.only else "")))
     print(f"notebooks: {len(todo)} executed in {time.time() - t_all:.0f} s; timings in {out}")
     return 0

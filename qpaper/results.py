@@ -75,7 +75,13 @@ def prior_estimate(profile: str, model: str, nc: int = 15) -> np.ndarray:
     of the training set's patches. A model whose rows do not beat it has not learned."""
     from .djpeg import open_dataset
     qf2, kind = _prior_parts(model)
-    q = np.concatenate(open_dataset(ex.datasets_dir(profile) / f"qf2-{qf2}-train", verify=False)["q1"])[:, :nc]
+    return constant_prior(open_dataset(ex.datasets_dir(profile) / f"qf2-{qf2}-train", verify=False)["q1"], kind, nc)
+
+
+def constant_prior(q1, kind: str = "median", nc: int = 15) -> np.ndarray:
+    """Per coefficient, the median (rounded half up) or the mode of the first nc zig-zag values
+    of training labels ``q1`` (an array [N, >= nc] or a list of such arrays)."""
+    q = (np.concatenate(q1) if isinstance(q1, (list, tuple)) else np.asarray(q1))[:, :nc]
     if kind == "median":
         return np.floor(np.median(q.astype(np.float64), axis=0) + 0.5).astype(np.int64)
     return np.array([np.bincount(q[:, k]).argmax() for k in range(nc)], dtype=np.int64)

@@ -170,6 +170,7 @@ def apt_download(pkg: str, debs: Path, log=print) -> None:
     def download():
         return subprocess.run(["apt-get", *opts, "download", pkg], cwd=debs, capture_output=True, text=True)
 
+    log(f"wallpapers: apt-get download {pkg}")
     r = download()
     unknown = "Unable to locate package" in r.stderr or "no installation candidate" in r.stderr
     if r.returncode != 0 and unknown:

@@ -321,19 +321,8 @@ def train(data_dir, out_dir, profile: str = "smoke", head: str = "class", loss: 
     if devices > 1:
         n = strategy.num_replicas_in_sync if strategy else len(keras.distribution.list_devices()[:devices])
         log(f"train: data-parallel over {n} replicas ({keras.backend.backend()} backend)")
-    policy = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(cfg["precision"])  # layers built or loaded below take it
-    try:
-        return _fit(cfg, d, out, state, resume, strategy, train_seq, val_seq, head, loss, distance, regression_loss,
-                    max_minutes, verbose, log)
-    finally:
-        keras.config.set_dtype_policy(policy)
-
-
-def _fit(cfg, d, out, state, resume, strategy, train_seq, val_seq, head, loss, distance, regression_loss,
-         max_minutes, verbose, log) -> dict:
-    start = state["epochs_completed"]
-    with strategy.scope() if strategy else contextlib.nullcontext():
+    # layers built or loaded take the run's precision (mixed: bfloat16 compute, float32 weights)
+    with dtype_policy(cfg["precision"]), strategy.scope() if strategy else contextlib.nullcontext():
         if resume:
             model = load_model(out / "checkpoint.keras")
         else:
@@ -357,20 +346,27 @@ def _fit(cfg, d, out, state, resume, strategy, train_seq, val_seq, head, loss, d
     return state
 
 
+@contextlib.contextmanager
+def dtype_policy(name: str):
+    """Keras's global dtype policy set to ``name`` inside the block, restored after it."""
+    before = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(before)
+
+
 def export_model(model, cfg: dict, path: Path) -> None:
     """Save the model a user loads: as trained, or for a mixed-precision run the same network
     rebuilt in float32 with the trained weights (no optimizer), which any CPU runs."""
     if cfg.get("precision", "float32") == "float32":
         save_model(model, path)
         return
-    policy = keras.config.dtype_policy()
-    keras.config.set_dtype_policy("float32")
-    try:
+    with dtype_policy("float32"):
         plain = build_model(cfg["head"], cfg["depth"], cfg["growth"], cfg["dropout"], channels=model.input_shape[-1],
                             patch=model.input_shape[1], arch=cfg["arch"], width=cfg["width"], hidden=cfg["hidden"],
                             phases=cfg["phases"], nf=cfg["nf"])
-    finally:
-        keras.config.set_dtype_policy(policy)
     plain.set_weights([np.asarray(w, dtype="float32") for w in model.get_weights()])
     save_model(plain, path)
 

@@ -19,7 +19,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_the_contents_api_serves_notebook_1_as_a_notebook():
+def test_the_contents_api_serves_notebook_1_as_a_notebook(tmp_path):
     pytest.importorskip("jupyter_server")
     port, token = free_port(), "qpaper-test"
     # the options of `make lab` (JupyterLab runs on the same server)
@@ -31,7 +31,8 @@ def test_the_contents_api_serves_notebook_1_as_a_notebook():
     makefile = (ROOT / "Makefile").read_text()
     assert all(opt in makefile for opt in cmd[3:6])
     server = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                              env=dict(os.environ, JUPYTER_CONFIG_DIR=str(ROOT / ".no-jupyter-config")))
+                              env=dict(os.environ, JUPYTER_CONFIG_DIR=str(tmp_path / "config"),
+                                       JUPYTER_DATA_DIR=str(tmp_path / "data"), JUPYTER_RUNTIME_DIR=str(tmp_path / "run")))
     try:
         url = f"http://127.0.0.1:{port}/api/contents/01-double-jpeg.py?type=notebook&content=1"
         req = urllib.request.Request(url, headers={"Authorization": f"token {token}"})

@@ -357,6 +357,14 @@ def estimate_shift(image_or_patch: np.ndarray, q2: np.ndarray, **kw) -> tuple[in
     return int(r), int(c)
 
 
+def centre_crop(image: np.ndarray, side: int) -> np.ndarray:
+    """At most a ``side`` square of the image's centre, starting on the 8x8 grid (every grid
+    offset measured in it is the whole image's)."""
+    h, w = image.shape[:2]
+    y0, x0 = max(0, (h - side) // 16 * 8), max(0, (w - side) // 16 * 8)
+    return image[y0:y0 + side, x0:x0 + side]
+
+
 def image_grid_scores(gray: np.ndarray, kshift: int = KSHIFT, progress=None) -> np.ndarray:
     """Comb strength [8, 8] of every block-grid offset (dy, dx) of one whole image (luma [H, W]):
     sum over the first ``kshift`` coefficients of max over Q in 2..q_max of
@@ -382,10 +390,7 @@ def find_image_grid(image: np.ndarray, kshift: int = KSHIFT, side: int = 768,
     1 - (second - median) / (best - median), near 1 when one offset stands alone (a first
     compression on it), near 0 when none does (aligned, single-compressed or no trace). Reads
     at most a ``side`` square of the image's centre, cut on the 8x8 grid."""
-    gray = common.as_luma(image)
-    h, w = gray.shape
-    y0, x0 = max(0, (h - side) // 16 * 8), max(0, (w - side) // 16 * 8)
-    s = image_grid_scores(gray[y0:y0 + side, x0:x0 + side], kshift, progress).reshape(64)[1:]
+    s = image_grid_scores(centre_crop(common.as_luma(image), side), kshift, progress).reshape(64)[1:]
     order = np.argsort(-s, kind="stable")
     med = float(np.median(s))
     best, second = s[order[0]] - med, s[order[1]] - med
