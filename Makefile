@@ -7,8 +7,6 @@ STAMP := $(VENV)/.installed
 PROFILE ?= mini
 SEED ?= 0
 WORKERS ?=
-RESULTS := results/$(PROFILE)
-DATASETS := data/processed/datasets/$(PROFILE)
 
 .PHONY: help env test data reproduce smoke bench bench-arch datasets models notebooks clean gpu-wheels gpu-train gpu-register lab
 
@@ -38,11 +36,8 @@ models: datasets  ## train the models of PROFILE that are missing (TRAIN=1: retr
 notebooks: models  ## execute every notebook on PROFILE into results/PROFILE/notebooks (tables and figures beside)
 	$(BIN)/qpaper notebooks --profile $(PROFILE) --seed $(SEED)
 
-reproduce: notebooks  ## data, datasets, models, every notebook and README's results, on PROFILE (default mini)
-	$(BIN)/qpaper report models --profile $(PROFILE)
-	$(BIN)/qpaper report example --profile $(PROFILE)
-	$(if $(filter mini,$(PROFILE)),$(BIN)/qpaper report readme --profile $(PROFILE))
-	@echo "reproduce: results of profile $(PROFILE) are in $(RESULTS)/ (tables, figures, executed notebooks)."
+reproduce: $(if $(filter mini,$(PROFILE)),data,$(STAMP))  ## datasets, models, every notebook, model cards and README's results, on PROFILE (default mini)
+	$(BIN)/qpaper reproduce --profile $(PROFILE) --seed $(SEED) $(if $(WORKERS),--workers $(WORKERS)) $(if $(TRAIN),--retrain)
 
 smoke:  ## the smoke profile end to end, in a minute or two
 	$(MAKE) reproduce PROFILE=smoke

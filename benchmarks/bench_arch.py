@@ -31,10 +31,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from qpaper import evaluate, experiments, losses, model, results, train  # noqa: E402
+from qpaper import evaluate, losses, model, paths, results, train  # noqa: E402
 from qpaper.profiles import get_profile  # noqa: E402
 from qpaper.provenance import hardware, record, write_sidecar  # noqa: E402
-from qpaper.sources import atomic_write_bytes  # noqa: E402
+from qpaper.paths import atomic_write_bytes  # noqa: E402
 
 CANDIDATES = {
     "densenet13": {"arch": "densenet", "depth": 13, "growth": 12, "batch": 32, "lr": 1e-3},
@@ -65,14 +65,14 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
     t0 = time.time()
-    ddir = experiments.datasets_dir("mini")
+    ddir = paths.datasets_dir("mini")
     train_dir = ddir / "qf2-90-train"
     tests = {"random shift": ddir / "qf2-90-test", "aligned": ddir / "qf2-90-test-aligned"}
     for p in [train_dir, *tests.values()]:
         if not (p / "manifest.json").exists():
             sys.exit(f"bench_arch: {p} is not built (make datasets)")
-    from qpaper import djpeg
-    data = djpeg.open_dataset(train_dir, verify=False)
+    from qpaper import dataset
+    data = dataset.open_dataset(train_dir, verify=False)
     fit = {**train.FIT_DEFAULTS, **get_profile("mini")["fit"]}
     rows = []
     prior = {name: results.averages(evaluate.evaluate(results.prior_estimate("mini", "prior-90"), d,

@@ -14,7 +14,8 @@ import numpy as np
 from qpaper import jpeg
 from qpaper.baselines import bianchi, galvan
 from qpaper.provenance import hardware, record, write_sidecar
-from qpaper.sources import atomic_write_bytes, read_image, skimage_dir
+from qpaper.sources import read_image, skimage_dir
+from qpaper.paths import atomic_write_bytes
 
 OUT = Path(__file__).resolve().parents[1] / "results" / "benchmarks" / "baselines.txt"
 

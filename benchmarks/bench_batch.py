@@ -18,7 +18,8 @@ from pathlib import Path
 
 from qpaper import jpeg
 from qpaper.provenance import hardware, record, write_sidecar
-from qpaper.sources import atomic_write_bytes, get_source, load_image
+from qpaper.sources import get_source, load_image
+from qpaper.paths import atomic_write_bytes
 
 QF1 = (70, 85)
 

@@ -25,7 +25,8 @@ import pandas as pd  # noqa: E402
 
 from qpaper import estimate, jpeg  # noqa: E402
 from qpaper.provenance import hardware, record, write_sidecar  # noqa: E402
-from qpaper.sources import atomic_write_bytes, get_source, load_image  # noqa: E402
+from qpaper.sources import get_source, load_image  # noqa: E402
+from qpaper.paths import atomic_write_bytes
 
 QF1 = (60, 70, 80, 85, 95)
 FIRST = (("opencv", "4:2:0"), ("pillow", "4:4:4"))

@@ -16,10 +16,11 @@ from pathlib import Path
 
 import cv2
 
-from qpaper import djpeg
+from qpaper import shards
 from qpaper.djpeg import DatasetSpec, DJpegDataset
 from qpaper.provenance import hardware, record, write_sidecar
-from qpaper.sources import SourceError, atomic_write_bytes, read_image, skimage_dir, wallpapers_source
+from qpaper.sources import SourceError, read_image, skimage_dir, wallpapers_source
+from qpaper.paths import atomic_write_bytes
 
 
 def per_core(ds, path, units):
@@ -57,7 +58,7 @@ def main():
         ours = per_core(ds, "auto", units)
         with tempfile.TemporaryDirectory() as out:
             t = time.perf_counter()
-            djpeg.build(spec, out, workers=os.cpu_count(), progress=False, log=lambda *_: None)
+            shards.build(spec, out, workers=os.cpu_count(), progress=False, log=lambda *_: None)
             build = len(ds) / (time.perf_counter() - t)
         lines.append(f"{label:<42} {plain:>15.1f} {ours:>16.1f} {ours / plain:>6.2f} {build:>10.1f} {build / plain:>6.2f}")
         print(lines[-1])

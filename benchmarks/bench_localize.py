@@ -21,17 +21,18 @@ import cv2  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from qpaper import experiments, jpeg, localize, model  # noqa: E402
+from qpaper import jpeg, localize, model, paths  # noqa: E402
 from qpaper.provenance import record, write_sidecar  # noqa: E402
-from qpaper.sources import atomic_write_bytes, read_image, skimage_dir  # noqa: E402
-from qpaper.train import load_model  # noqa: E402
+from qpaper.sources import read_image, skimage_dir  # noqa: E402
+from qpaper.paths import atomic_write_bytes
+from qpaper.model import load_model  # noqa: E402
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--side", type=int, default=1024, help="image side (1024: one megapixel)")
     ap.add_argument("--sample", type=int, default=1024, help="windows timed on the exact path")
-    ap.add_argument("--model", default=str(experiments.model_path("mini", "qf2-90-class-Lr")))
+    ap.add_argument("--model", default=str(paths.model_path("mini", "qf2-90-class-Lr")))
     a = ap.parse_args()
     t0 = time.time()
     if Path(a.model).exists():
@@ -52,8 +53,7 @@ def main():
     gh, gw = (h - 64) // 8 + 1, (w - 64) // 8 + 1  # windows on the file's grid
     on_grid = rng.choice(gh * gw, a.sample // 4, replace=False)
     ys, xs = np.concatenate([ys, (on_grid // gw) * 8]), np.concatenate([xs, (on_grid % gw) * 8])
-    from qpaper.evaluate import head_of
-    from qpaper.model import decode
+    from qpaper.model import decode, head_of
     m.predict_on_batch(np.zeros((8, 64, 64, 3), "float32"))  # trace once before timing
     t = time.perf_counter()
     exact = []

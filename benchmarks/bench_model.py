@@ -20,10 +20,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from qpaper import djpeg, evaluate, losses, model, train  # noqa: E402
+from qpaper import dataset, evaluate, losses, model, shards, train  # noqa: E402
 from qpaper.djpeg import DatasetSpec  # noqa: E402
 from qpaper.provenance import hardware, record, write_sidecar  # noqa: E402
-from qpaper.sources import atomic_write_bytes  # noqa: E402
+from qpaper.paths import atomic_write_bytes  # noqa: E402
+from timing import rate  # noqa: E402
 
 
 def main():
@@ -37,8 +38,8 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         spec = DatasetSpec(source="skimage", split="all", qf2=90, qf1=(60, 80, 95), patches_per_image=16,
                            patches_per_qf1=a.patches // 3)
-        djpeg.build(spec, tmp, workers=1, progress=False, log=lambda *_: None)
-        d = djpeg.open_dataset(tmp)
+        shards.build(spec, tmp, workers=1, progress=False, log=lambda *_: None)
+        d = dataset.open_dataset(tmp)
         n = sum(len(x) for x in d["x"])
         seq = train.Patches(d, np.arange(n), a.batch, seed=0)
         x, y = seq.take(np.arange(n))
@@ -51,18 +52,10 @@ def main():
         m.fit(train.Patches(d, np.arange(a.batch * 2), a.batch, seed=1), epochs=1, verbose=0)
         fit_plain, fit_ours, pred_plain, pred_ours = [], [], [], []
         for _ in range(a.repeats):  # alternate the two, keep each one's best: less exposed to noise
-            t = time.perf_counter()
-            m.fit(x, y, batch_size=a.batch, epochs=1, verbose=0)
-            fit_plain.append(n / (time.perf_counter() - t))
-            t = time.perf_counter()
-            m.fit(seq, epochs=1, verbose=0)
-            fit_ours.append(n / (time.perf_counter() - t))
-            t = time.perf_counter()
-            m.predict(x, batch_size=256, verbose=0)
-            pred_plain.append(n / (time.perf_counter() - t))
-            t = time.perf_counter()
-            evaluate.predict_q1(m, d, 256, progress=False)
-            pred_ours.append(n / (time.perf_counter() - t))
+            fit_plain.append(rate(n, m.fit, x, y, batch_size=a.batch, epochs=1, verbose=0))
+            fit_ours.append(rate(n, m.fit, seq, epochs=1, verbose=0))
+            pred_plain.append(rate(n, m.predict, x, batch_size=256, verbose=0))
+            pred_ours.append(rate(n, evaluate.predict_q1, m, d, 256, progress=False))
         plain_fit, ours_fit, plain_pred, ours_pred = map(max, (fit_plain, fit_ours, pred_plain, pred_ours))
     lines = [f"# model benchmark on {hardware()}, backend {keras.backend.backend()}, "
              f"DenseNet-{a.depth} class head, {n} patches 64x64x3, batch {a.batch}, best of {a.repeats} alternated runs",

@@ -20,11 +20,13 @@ import cv2  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from qpaper import djpeg, evaluate, experiments, jpeg, localize, losses, model, train  # noqa: E402
+from qpaper import dataset, evaluate, jpeg, localize, losses, model, paths, shards, train  # noqa: E402
 from qpaper.djpeg import DatasetSpec  # noqa: E402
 from qpaper.profiles import get_profile  # noqa: E402
 from qpaper.provenance import hardware, record, write_sidecar  # noqa: E402
-from qpaper.sources import atomic_write_bytes, read_image, skimage_dir  # noqa: E402
+from qpaper.sources import read_image, skimage_dir  # noqa: E402
+from qpaper.paths import atomic_write_bytes  # noqa: E402
+from timing import rate  # noqa: E402
 
 
 def throughput(m, d, n, batch, repeats):
@@ -34,12 +36,8 @@ def throughput(m, d, n, batch, repeats):
     evaluate.predict_q1(m, d, 256, progress=False)
     fit, pred = [], []
     for _ in range(repeats):
-        t = time.perf_counter()
-        m.fit(seq, epochs=1, verbose=0)
-        fit.append(n / (time.perf_counter() - t))
-        t = time.perf_counter()
-        evaluate.predict_q1(m, d, 256, progress=False)
-        pred.append(n / (time.perf_counter() - t))
+        fit.append(rate(n, m.fit, seq, epochs=1, verbose=0))
+        pred.append(rate(n, evaluate.predict_q1, m, d, 256, progress=False))
     return max(fit), max(pred)
 
 
@@ -56,8 +54,8 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         spec = DatasetSpec(source="skimage", split="all", qf2=90, qf1=(60, 80, 95), patches_per_image=50,
                            patches_per_qf1=max(a.patches, a.densenet_patches) // 3 + 1)
-        djpeg.build(spec, tmp, workers=1, progress=False, log=lambda *_: None)
-        d = djpeg.open_dataset(tmp)
+        shards.build(spec, tmp, workers=1, progress=False, log=lambda *_: None)
+        d = dataset.open_dataset(tmp)
         for name, kw, n, batch in (("densenet13", {"arch": "densenet", "depth": 13, "growth": 12}, a.densenet_patches,
                                     32),
                                    ("dct (mini)", {"arch": "dct", "width": fit["width"], "hidden": fit["hidden"],
@@ -69,7 +67,7 @@ def main():
             rows[name] = throughput(m, d, n, batch, a.repeats) + (batch,)
             print(name, rows[name], flush=True)
             keras.backend.clear_session()
-    mpath = experiments.model_path("mini", "qf2-90-class-Lr")
+    mpath = paths.model_path("mini", "qf2-90-class-Lr")
     m = train.load_model(mpath)
     big = cv2.resize(read_image(skimage_dir() / "astronaut.png"), (a.side, a.side), interpolation=cv2.INTER_CUBIC)
     img = jpeg.decode(jpeg.encode_opencv(jpeg.decode(jpeg.encode_opencv(big, 75))[3:, 5:], 90))

@@ -34,7 +34,8 @@ import numpy as np
 from qpaper import jpeg
 from qpaper.baselines import bianchi, galvan
 from qpaper.provenance import record, write_sidecar
-from qpaper.sources import atomic_write_bytes, read_image, skimage_dir
+from qpaper.sources import read_image, skimage_dir
+from qpaper.paths import atomic_write_bytes
 
 CODE = """
 import json, sys

@@ -13,12 +13,17 @@
 # %% [markdown]
 # # 1. Double JPEG, and how Q1 shows through
 #
+# **Question:** what trace does a first JPEG compression leave in the pixels once the image has
+# been compressed again, aligned or not, and what data does the network learn to read it from?
+#
+# **Paper:** Sections 1-2 (the double-compression trace), Section 4.2 (the datasets).
+#
 # A JPEG file stores one quantization matrix: the one of its **last** compression, Q2. If the
 # image had been a JPEG before (a photo edited and saved again, or a spliced region pasted from
 # another JPEG), its first matrix Q1 is gone from the file, but not from the pixels. The paper
-# (Tondi et al., 2021, Sections 1-2) estimates the first 15 zig-zag coefficients of Q1 from a
-# 64x64 patch with a CNN. This notebook shows the trace the network learns to read, and the data
-# it is trained on.
+# (Tondi et al., 2021) estimates the first 15 zig-zag coefficients of Q1 from a 64x64 patch
+# with a CNN. This notebook shows the trace the network learns to read, and the data it is
+# trained on.
 #
 # Each 8x8 block is transformed with the DCT; coefficient *k* is divided by its step q and
 # rounded. After one compression at step q2, the values of coefficient *k* are multiples of q2
@@ -39,35 +44,47 @@ k = 2  # zig-zag index of the coefficient to show (0 is DC)
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
+from IPython.display import Markdown
 
-from qpaper import experiments as ex
-from qpaper import explain, jpeg, report
+from qpaper import explain, figures, jpeg, paths
 from qpaper import results as rs
 from qpaper.sources import get_source, load_image
 
-started = rs.now()
+S = figures.setup(profile, seed, datasets="all")
+
+# %% [markdown]
+# ## The comb of an aligned double compression
+#
+# One never-compressed photo (scikit-image's astronaut), compressed three ways; below, the
+# histogram of coefficient *k*, in units of q2, for each.
+
+# %%
 photo = get_source("skimage")[0]  # astronaut.png, never compressed
 gray = jpeg.to_luma(load_image(photo.path, photo.sha256))
 demo = explain.comb_demo(gray, qf1=qf1, qf2=qf2, k=k, shift=(3, 5))
 print(f"coefficient {k}: q1 = {demo['q1']} (QF1 {qf1}), q2 = {demo['q2']} (QF2 {qf2})")
 
-# %% [markdown]
-# The three histograms of coefficient *k*, in units of q2. The aligned double compression shows
-# the comb: some bins are almost empty and others over-full, with a period set by q1/q2.
-
-# %%
 fig, axes = plt.subplots(1, 3, figsize=(12, 3.2), sharey=True)
 titles = {"single": f"single, QF {qf2}", "aligned": f"double {qf1} -> {qf2}, aligned",
           "non-aligned": f"double {qf1} -> {qf2}, shift (3, 5)"}
 for ax, name in zip(axes, titles):
     bins, counts = demo[name]
     ax.bar(bins, counts, width=0.8, color="C0" if name == "single" else "C1")
-    ax.set_title(titles[name], fontsize=10)
+    ax.set_title(titles[name])
     ax.set_xlabel(f"coefficient {k} / q2")
 axes[0].set_ylabel("blocks")
 fig.tight_layout()
-rs.save_figure(fig, profile, "01-dct-histograms", rs.record(profile, seed, started, image=photo.path,
-               qf1=qf1, qf2=qf2, coefficient=k, shift=[3, 5]))
+S.save_figure(fig, "01-dct-histograms", S.record(image=photo.path, qf1=qf1, qf2=qf2, coefficient=k, shift=[3, 5]))
+
+# %%
+gaps = {name: figures.comb_gaps(*demo[name]) for name in titles}
+Markdown(f"Within 8 steps of 0, the aligned double compression leaves **{len(gaps['aligned'])}** nearly empty bins "
+         f"(fewer than a quarter of their neighbours' mean: {gaps['aligned']}), the single compression "
+         f"{len(gaps['single'])} and the non-aligned double compression {len(gaps['non-aligned'])}. "
+         f"With q1/q2 = {demo['q1']}/{demo['q2']}, a value first rounded to a multiple of {demo['q1']} and then "
+         f"to a multiple of {demo['q2']} can only land on some bins: that is the comb a model-based method "
+         "fits. Shift the grid and the comb is gone from this histogram, although the first compression "
+         "happened all the same.")
 
 # %% [markdown]
 # ## Where the first grid is
@@ -77,8 +94,7 @@ rs.save_figure(fig, profile, "01-dct-histograms", rs.record(profile, seed, start
 # computes the block DCT at all 64 grid phases (dy, dx) and, for every coefficient and candidate
 # step q, the *comb strength* (the mean of cos(2 pi v / q) over the blocks: near 1 when the values
 # are multiples of q). Below, for QF1 60, a crop by (3, 5) and QF2 90, the strength at q1 and at
-# q2 per phase, averaged over coefficients 5-14 and over the image: the first grid lights up at
-# phase ((-3) mod 8, (-5) mod 8) = (5, 3), the last grid at (0, 0). The network learns to read
+# q2 per phase, averaged over coefficients 5-14 and over the image. The network learns to read
 # these maps for every window; a pixel CNN must discover the 8x8 grid by itself, which two CPU
 # cores cannot afford.
 
@@ -87,15 +103,22 @@ pc = explain.phase_comb(gray, qf1=60, qf2=qf2, shift=(3, 5))
 fig, axes = plt.subplots(1, 2, figsize=(8, 3.4))
 for ax, name in zip(axes, ("q1", "q2")):
     h = ax.imshow(pc[name], cmap="magma")
-    fig.colorbar(h, ax=ax, fraction=0.046)
-    ax.set_title(f"comb strength at {name}", fontsize=10)
+    fig.colorbar(h, ax=ax, fraction=0.046, label="comb strength")
+    ax.set_title(f"comb strength at {name}")
     ax.set_xlabel("phase dx")
     ax.set_ylabel("phase dy")
 fig.tight_layout()
-rs.save_figure(fig, profile, "01-phase-comb", rs.record(profile, seed, started, image=photo.path, qf1=60, qf2=qf2,
-                                                        shift=[3, 5]))
-brightest = np.unravel_index(pc["q1"].argmax(), (8, 8))
-print("brightest phase for q1:", tuple(int(v) for v in brightest), "| first grid:", pc["first_grid_phase"])
+S.save_figure(fig, "01-phase-comb", S.record(image=photo.path, qf1=60, qf2=qf2, shift=[3, 5]))
+
+# %%
+bright = {name: tuple(int(v) for v in np.unravel_index(pc[name].argmax(), (8, 8))) for name in ("q1", "q2")}
+first = tuple(int(v) for v in pc["first_grid_phase"])
+Markdown(f"The strength at q1 peaks at phase {bright['q1']} ({pc['q1'].max():.2f}, against a mean of "
+         f"{pc['q1'].mean():.2f} over the 64 phases); the first grid, moved by the crop (3, 5), is at phase "
+         f"((-3) mod 8, (-5) mod 8) = {first}: the peak is {'on' if bright['q1'] == first else 'not on'} it. "
+         f"The strength at q2 peaks at {bright['q2']} ({pc['q2'].max():.2f}), the grid of the last compression. "
+         "So a non-aligned double JPEG keeps its comb, only on another grid: a method must look at every "
+         "phase to find it.")
 
 # %% [markdown]
 # ## The tables behind the steps
@@ -113,36 +136,48 @@ print("q_max (classes per coefficient):", jpeg.q_max(15).tolist())
 # ## The datasets of this profile
 #
 # Patches are cut on the grid of the second compression after a random grid shift (aligned with
-# probability 1/64, Section 4.2). The table lists, per dataset and QF1, the patches, how many are
-# aligned, the images and scenes they come from. Test sets never share a scene with training.
+# probability 1/64, Section 4.2). The table lists, per dataset, the QF1 values, the patches, how
+# many are aligned, the images and scenes they come from (the per-QF1 rows are in
+# `tables/datasets.csv`). Test sets never share a scene with training.
 
 # %%
-ex.build_datasets(profile, seed)
-table = report.datasets_table(ex.datasets_dir(profile))
+table = rs.datasets_table(paths.datasets_dir(profile))
 summary = table.groupby("dataset", sort=False).agg(
     source=("source", "first"), split=("split", "first"), qf2=("qf2", "first"), qf1_values=("qf1", "count"),
     patches=("patches", "sum"), aligned=("aligned", "sum"), images=("images", "first"),
     scenes=("scenes", "first"), grid_shift=("grid_shift", "first"), encoder=("encoder", "first")).reset_index()
 summary["aligned_share"] = (summary["aligned"] / summary["patches"]).round(4)
-rs.save_table(table, profile, "datasets", rs.provenance(profile, seed, started, datasets=table["dataset"].unique()))
-rs.save_table(summary, profile, "datasets-summary", rs.provenance(profile, seed, started,
-              datasets=summary["dataset"].tolist()))
+S.save_table(table, "datasets", S.provenance(datasets=table["dataset"].unique()))
+S.save_table(summary, "datasets-summary", S.provenance(datasets=summary["dataset"].tolist()))
 summary
 
+# %%
+rand = summary[summary["grid_shift"] == "random"]
+train = summary[summary["split"] == "train"]
+Markdown(f"{len(summary)} datasets, {int(summary['patches'].sum()):,} patches. The training sets "
+         f"({', '.join(train['dataset'])}) hold {', '.join(f'{int(v):,}' for v in train['patches'])} patches from "
+         f"{', '.join(str(int(v)) for v in train['scenes'])} scenes. In the random-shift sets the aligned share runs "
+         f"from {rand['aligned_share'].min():.3f} to {rand['aligned_share'].max():.3f} (1/64 = {1 / 64:.3f}: a "
+         "small set rounds it); the `-aligned` sets are aligned everywhere (share "
+         f"{summary[summary['grid_shift'] == 'aligned']['aligned_share'].min():.0f}). A network trained on them "
+         "sees mostly non-aligned patches, the case the paper targets.")
+
 # %% [markdown]
-# A few training patches, with the QF1 they went through first (all were compressed last at
-# QF2 = 90). The differences are invisible to the eye.
+# A few training patches, one per QF1 value (as many as fit in six), all compressed last at
+# QF2 = 90.
 
 # %%
-from qpaper import djpeg
-
-d = djpeg.open_dataset(ex.datasets_dir(profile) / "qf2-90-train", verify=False)
-x, q1, meta = d["x"][0], d["q1"][0], d["meta"][0]
-names = d["manifest"]["qf1"]
-pick = np.random.default_rng(seed).choice(len(x), size=6, replace=False)
-fig, axes = plt.subplots(1, 6, figsize=(12, 2.4))
-for ax, i in zip(axes, pick):
-    ax.imshow(x[i].squeeze(), cmap="gray" if x.shape[-1] == 1 else None)
-    ax.set_title(f"QF1 {names[meta['qf1'][i]]}, shift ({meta['r'][i]},{meta['c'][i]})", fontsize=8)
+patches = figures.sample_patches(paths.datasets_dir(profile) / "qf2-90-train", n=6, seed=seed)
+fig, axes = plt.subplots(1, len(patches), figsize=(12, 2.4))
+for ax, p in zip(axes, patches):
+    ax.imshow(p["x"].squeeze(), cmap="gray" if p["x"].shape[-1] == 1 else None)
+    ax.set_title(f"QF1 {p['qf1']}, shift {p['shift']}", fontsize=8)
     ax.axis("off")
 fig.tight_layout()
+
+# %%
+shown = [p["qf1"] for p in patches]
+Markdown(f"These patches went through first qualities {', '.join(map(str, shown))}, then QF2 90; "
+         f"{sum(p['aligned'] for p in patches)} of the {len(patches)} are aligned. Nothing in them tells the eye "
+         "which is which: the difference lives in the DCT statistics shown above, which is what the estimator of "
+         "notebook 2 learns to read.")

@@ -13,6 +13,12 @@
 # %% [markdown]
 # # 2. Training one estimator
 #
+# **Question:** how is the estimator trained, and does it learn more than the best answer that
+# ignores the image?
+#
+# **Paper:** Section 3 (the classification-like head and the loss Lr, Eqs. 1-5), Section 4.3
+# (training).
+#
 # The estimator reads a 64x64 patch. Its **classification-like head** (Section 3.1) has one
 # softmax per coefficient: coefficient *i* can take the values 1..q_max[i], and the estimate is
 # the argmax. Trained with plain cross-entropy (loss L, Eq. 1) it treats a near miss like a far
@@ -42,25 +48,24 @@ loss = "Lr"  # L | Lr (class head only)
 # %%
 import json
 
-import matplotlib.pyplot as plt
 import pandas as pd
+from IPython.display import Markdown
 
-from qpaper import experiments as ex
+from qpaper import figures, paths
 from qpaper import results as rs
-from qpaper.profiles import get_profile
+from qpaper.profiles import MODELS, get_profile
 
-started = rs.now()
 name = f"qf2-{qf2}-class-{loss}" if head == "class" else f"qf2-{qf2}-regression"
-print("run:", name, "| profile fit settings:", get_profile(profile)["fit"])
+S = figures.setup(profile, seed, datasets=[MODELS[name][0]], models=[name])
 
 # %% [markdown]
-# `make reproduce` evaluates committed models; a missing one is trained here with
-# `qpaper train` (the same command `make reproduce TRAIN=1` runs for every model).
+# `make reproduce` evaluates committed models; a missing one was trained by the set-up call above
+# with `qpaper train` (the same command `make reproduce TRAIN=1` runs for every model). The
+# settings of the run:
 
 # %%
-ex.build_datasets(profile, seed, names=[ex.MODELS[name][0]])
-ex.train_models(profile, seed, names=[name])
-run = ex.models_dir(profile) / name
+print("run:", name, "| profile fit settings:", get_profile(profile)["fit"])
+run = paths.models_dir(profile) / name
 config = json.loads((run / "config.json").read_text())
 {k: config[k] for k in ("arch", "head", "loss", "c", "distance", "depth", "width", "hidden", "phases", "batch",
                         "lr", "schedule", "warmup", "epochs", "epoch_patches", "channels", "backend",
@@ -69,43 +74,39 @@ config = json.loads((run / "config.json").read_text())
 # %% [markdown]
 # ## Learning curves
 #
-# One row per epoch of `log.csv`: the training loss, and the accuracy (share of exactly
+# One marker per row (epoch) of `log.csv`: the training loss, and the accuracy (share of exactly
 # estimated coefficients) and MSE on the training batches and on held-out scenes, with the
-# constant prior on those held-out patches as dashed lines.
+# constant prior on those held-out patches as grey lines. The MSE axis is logarithmic: the
+# prior's MSE is many times the network's, and on a linear axis the network's curve would be a
+# flat line at the bottom.
 
 # %%
 log = pd.read_csv(run / "log.csv")
 prior = rs.validation_prior(profile, name)
-x = log["patches"] / 1000 if "patches" in log else log["epoch"]
-fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
-for ax, m in zip(axes, ("loss", "accuracy", "mse")):
-    ax.plot(x, log[m], marker="o", label="training")
-    if f"val_{m}" in log and log[f"val_{m}"].notna().any():
-        ax.plot(x, log[f"val_{m}"], marker="s", label="held-out scenes")
-    if m != "loss":
-        for kind, ls in (("median", "--"), ("mode", ":")):
-            ax.axhline(prior[kind][m], color="0.45", ls=ls, label=f"constant prior ({kind})")
-    ax.set_xlabel("patches seen (thousands)" if "patches" in log else "epoch")
-    ax.set_title(m, fontsize=10)
-    ax.grid(alpha=0.3)
-axes[1].legend(fontsize=8)
-fig.suptitle(f"{name} ({profile})", fontsize=10)
-fig.tight_layout()
-rs.save_figure(fig, profile, f"02-learning-curves-{name}", rs.provenance(profile, seed, started, models=[name],
-               datasets=[ex.MODELS[name][0]]))
+fig = figures.learning_curves(log, prior, f"{name} ({profile})")
+S.save_figure(fig, f"02-learning-curves-{name}", S.provenance(models=[name], datasets=[MODELS[name][0]]))
 log
 
 # %%
-last = log.iloc[-1]
-md = (f"After {int(last['patches']) if 'patches' in log else int(last['epoch'])} "
-      f"{'patches' if 'patches' in log else 'epochs'}, the held-out accuracy is {last['val_accuracy']:.3f} "
-      f"against {prior['median']['accuracy']:.3f} for the constant median and {prior['mode']['accuracy']:.3f} for "
-      f"the constant mode; the held-out MSE is {last['val_mse']:.3f} against {prior['median']['mse']:.3f}. "
-      + ("The network learned far more than the prior."
-         if last["val_accuracy"] > max(p["accuracy"] for p in prior.values()) + 0.1 else
-         "The network has not left the constant prior: it has not learned."))
-from IPython.display import Markdown
-Markdown(md)
+last, first = log.iloc[-1], log.iloc[0]
+unit = "patches" if "patches" in log else "epochs"
+seen = int(last["patches"]) if "patches" in log else int(last["epoch"])
+best_prior = max(p["accuracy"] for p in prior.values())
+if len(log) >= 3:
+    tail = log["val_accuracy"].iloc[-3:]
+    trend = (f"Over the last three epochs the held-out accuracy moved by {tail.iloc[-1] - tail.iloc[0]:+.3f} "
+             f"(from {first['val_accuracy']:.3f} after the first epoch): "
+             + ("still rising, so more epochs would help." if tail.iloc[-1] - tail.iloc[0] > 0.01 else
+                "the curve has flattened."))
+else:
+    trend = (f"The log has only {len(log)} row(s), one per epoch of the {profile} profile: too few points to read "
+             "a trend; the `mini` profile logs 8.")
+Markdown(f"{len(log)} epochs, {seen:,} {unit}. The held-out accuracy ends at {last['val_accuracy']:.3f} against "
+         f"{prior['median']['accuracy']:.3f} for the constant median and {prior['mode']['accuracy']:.3f} for the "
+         f"constant mode; the held-out MSE ends at {last['val_mse']:.3f} against {prior['median']['mse']:.3f}. "
+         + ("The network learned far more than the prior. "
+            if last["val_accuracy"] > best_prior + 0.1 else
+            "The network has not left the constant prior: it has not learned. ") + trend)
 
 # %% [markdown]
 # ## All the runs of this profile
@@ -116,8 +117,8 @@ Markdown(md)
 
 # %%
 rows = []
-for m in ex.MODELS:
-    f = ex.models_dir(profile) / m / "log.csv"
+for m in MODELS:
+    f = paths.models_dir(profile) / m / "log.csv"
     if f.exists():
         last = pd.read_csv(f).iloc[-1]
         cfg = json.loads((f.parent / "config.json").read_text())
@@ -129,3 +130,11 @@ for m in ex.MODELS:
                      "prior_accuracy": round(p["accuracy"], 4), "prior_mse": round(p["mse"], 4)})
 runs = pd.DataFrame(rows)
 runs
+
+# %%
+gain = runs["val_accuracy"] - runs["prior_accuracy"]
+learned = runs[gain > 0.1]["model"].tolist()
+Markdown(f"{len(learned)} of {len(runs)} runs end more than 0.1 above their constant prior's held-out accuracy"
+         + (f" ({', '.join(learned)})" if learned else "") + f". The largest gain is {gain.max():+.3f} "
+         f"({runs.loc[gain.idxmax(), 'model']}), the smallest {gain.min():+.3f} ({runs.loc[gain.idxmin(), 'model']}). "
+         "A run near +0 answers the same Q1 whatever the patch; the tables of notebook 3 will show it.")

@@ -13,11 +13,16 @@
 # %% [markdown]
 # # 4. Loss ablation: cross-entropy L against the refined loss Lr
 #
-# Section 3.2: with plain cross-entropy (Eq. 1) a wrong class costs the same whether it is one
-# step or twenty steps from the true value. The refined loss Lr (Eq. 5) mixes the cross-entropy
-# (weight c = 0.8) with the expected distance between the softmax of each coefficient and its
-# true value, so that mistakes land near the truth. The paper trained both on QF2 = 90 with QF1
-# in {60, 65, ..., 95, 98} for 100 epochs and reports AvgAcc 0.8511 / AvgMSE 1.990 with L and
+# **Question:** what does the expected-distance term of the refined loss Lr buy over plain
+# cross-entropy L: a lower MSE, at what cost in accuracy?
+#
+# **Paper:** Section 3.2 (Eqs. 1 and 5, and the numbers of its last paragraph).
+#
+# With plain cross-entropy (Eq. 1) a wrong class costs the same whether it is one step or twenty
+# steps from the true value. The refined loss Lr (Eq. 5) mixes the cross-entropy (weight
+# c = 0.8) with the expected distance between the softmax of each coefficient and its true
+# value, so that mistakes land near the truth. The paper trained both on QF2 = 90 with QF1 in
+# {60, 65, ..., 95, 98} for 100 epochs and reports AvgAcc 0.8511 / AvgMSE 1.990 with L and
 # 0.8516 / 0.9221 with Lr: the same accuracy, half the MSE. Here both models share every other
 # setting of the profile, and the constant prior is shown in both of its forms: the median of
 # the training labels (the best constant for an MSE-like loss) and their mode (the best constant
@@ -32,25 +37,27 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown
 
-from qpaper import experiments as ex
+from qpaper import figures
 from qpaper import results as rs
 
-started = rs.now()
 models = {"class head, loss L": "qf2-90-class-L", "class head, loss Lr": "qf2-90-class-Lr",
           rs.method_of(rs.prior(90)): rs.prior(90), rs.method_of(rs.prior(90, "mode")): rs.prior(90, "mode")}
-ex.build_datasets(profile, seed, names=["qf2-90-test", "qf2-90-train"])
-ex.train_models(profile, seed, names=[m for m in models.values() if not rs.is_prior(m)])
-tid = {label: rs.evaluation(profile, m, "qf2-90-test") for label, m in models.items()}
-prov = rs.provenance(profile, seed, started, models=list(models.values()), datasets=["qf2-90-test"])
+S = figures.setup(profile, seed, datasets=["qf2-90-test", "qf2-90-train"],
+                  models=[m for m in models.values() if not rs.is_prior(m)])
+
+# %% [markdown]
+# ## AvgAcc and AvgMSE, here and in the paper
 
 # %%
+tid = {label: S.evaluation(m, "qf2-90-test") for label, m in models.items()}
+prov = S.provenance(models=list(models.values()), datasets=["qf2-90-test"])
 rows = []
 for label, t in tid.items():
     acc, mse = rs.averages(t)
     rows.append({"experiment": "loss ablation, QF2 90", "method": label, "AvgAcc": round(acc, 4),
                  "AvgMSE": round(mse, 4), "source": f"this repo, {profile} profile"})
 ablation = pd.concat([pd.DataFrame(rows), rs.paper_rows("loss ablation, QF2 90")], ignore_index=True)
-rs.save_table(ablation, profile, "loss-ablation", prov)
+S.save_table(ablation, "loss-ablation", prov)
 ablation
 
 # %%
@@ -68,12 +75,31 @@ Markdown(f"Here Lr {'lowers' if mse_r < mse_l else 'does not lower'} the AvgMSE 
          "between them, near both, where the cross-entropy makes it pick one.")
 
 # %% [markdown]
-# Per coefficient (constant priors dashed): the MSE gap shows where the expected-distance term
-# pulls wrong answers toward the truth; per QF1 below, where the accuracy goes.
+# ## Per coefficient
+#
+# Accuracy and MSE of each coefficient (constant priors grey: median dashed, mode dotted; MSE on a
+# log scale): the MSE gap shows where the expected-distance term pulls wrong answers toward the
+# truth.
 
 # %%
-fig = rs.plot_per_coefficient({label: rs.per_coefficient(t) for label, t in tid.items()},
-                              f"Loss ablation, QF2 90 ({profile})")
-rs.save_figure(fig, profile, "loss-ablation", prov)
+curves = {label: rs.per_coefficient(t) for label, t in tid.items()}
+fig = figures.per_coefficient(curves, f"Loss ablation, QF2 90 ({profile})")
+S.save_figure(fig, "loss-ablation", prov)
 plt.show()
-rs.compare_per_qf1(tid)
+
+# %%
+lower = int((curves["class head, loss Lr"]["mse"] < curves["class head, loss L"]["mse"]).sum())
+Markdown(f"Lr has the lower MSE on {lower} of {len(curves['class head, loss Lr'])} coefficients. "
+         + figures.curves_text(curves, main="class head, loss Lr"))
+
+# %% [markdown]
+# ## Per QF1
+#
+# Where the accuracy goes: AvgAcc and AvgMSE of each QF1.
+
+# %%
+per_qf1 = rs.compare_per_qf1(tid)
+per_qf1
+
+# %%
+Markdown(figures.table_text(per_qf1, main="class head, loss Lr"))

@@ -13,6 +13,11 @@
 # %% [markdown]
 # # 7. Tampering localization (Section 5.3, Figure 12)
 #
+# **Question:** can the per-window Q1 estimates of a spliced JPEG show where the pasted regions
+# are, and how well does a mask clustered from them match the truth?
+#
+# **Paper:** Section 5.3 (Figure 12).
+#
 # A forger pastes regions from other JPEG photos into a JPEG and saves the result. Every region
 # is then double-compressed, but with a different first quality: the background's, and each
 # donor's. Run on sliding 64x64 windows, the estimator gives a map QM(i, j, :) of first
@@ -29,7 +34,7 @@
 # The splices come from the profile's **test** images, with the paper's two examples (QF2 90,
 # background QF1 75, donors 95 and 85, or 65 and 95) and footnote 3's case of a donor that was
 # never compressed before (the estimator then answers steps near 1, QF 100). A forger pastes
-# objects, so the donor rectangles are cut where the donor has texture (`localize.texture`);
+# objects, so the donor rectangles are cut where the donor has texture (`splices.texture`);
 # one more splice repeats the first example with the flat donors the paper's Figure 12 shows (a
 # uniform grey and a uniform light-blue square). A flat area has no AC coefficient, so no trace
 # of its own first compression exists in it: whatever the map shows there is not its QF1, and
@@ -49,83 +54,103 @@ stride = None  # window stride (None: the profile's; the paper uses 1)
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from IPython.display import Markdown
 
-from qpaper import experiments as ex
-from qpaper import jpeg, localize
-from qpaper import results as rs
-from qpaper.train import load_model
+from qpaper import figures, jpeg, localize, paths, regions, splices
+from qpaper.model import load_model
+from qpaper.profiles import MODELS, get_profile
 
-from qpaper.profiles import get_profile
-
-started = rs.now()
+name = "qf2-90-class-Lr"
+S = figures.setup(profile, seed, datasets=[MODELS[name][0]], models=[name])
 stride = stride or get_profile(profile)["localize"]["stride"]
 per_case = per_case or get_profile(profile)["localize"]["per_case"]
-name = "qf2-90-class-Lr"
-ex.build_datasets(profile, seed, names=[ex.MODELS[name][0]])
-ex.train_models(profile, seed, names=[name])
-model = load_model(ex.model_path(profile, name))
-splices = localize.splice_set(profile, seed, per_case=per_case)
-print(len(splices), "splices;", [(s["case"], s["splice"].mask.shape) for s in splices])
+model = load_model(paths.model_path(profile, name))
+examples = splices.splice_set(profile, seed, per_case=per_case)
+print(len(examples), "splices;", [(s["case"], s["splice"].mask.shape) for s in examples])
+
+# %% [markdown]
+# ## Scores of the clustered masks
 
 # %%
 rows, maps = [], []
-for s in splices:
+for s in examples:
     sp = s["splice"]
     rgb = jpeg.decode(sp.jpeg)
     qm, conf = localize.qmap(model, rgb, stride, progress=False, path="auto")
-    res = localize.cluster(qm, seed=seed)
-    truth = localize.truth_at_windows(sp.mask, stride)
-    sc = localize.scores(res["mask"], truth > 0, res["score"])
+    res = regions.cluster(qm, seed=seed)
+    truth = regions.truth_at_windows(sp.mask, stride)
+    sc = regions.scores(res["mask"], truth > 0, res["score"])
     rows.append({"case": s["case"], "splice": s["index"], "qf1": str(sp.qf1), "qf2": sp.qf2,
                  "shift": str(sp.shift), "clusters": res["k"], "donors": int(sp.mask.max()), **sc})
     maps.append((rgb, sp.mask, qm, res))
 scores = pd.DataFrame(rows)
-textured = ~scores["case"].eq(localize.FLAT_CASE[0])
+textured = ~scores["case"].eq(splices.FLAT_CASE[0])
 mean = {"case": "mean (textured donors)", **{c: "" for c in scores.columns if c != "case"},
         **scores[textured][["F1", "MCC", "AUC", "tampered_share"]].mean().round(4).to_dict()}
 scores = pd.concat([scores, pd.DataFrame([mean])], ignore_index=True)
 path = "dense" if localize.is_dct(model) else "exact"
-prov = rs.provenance(profile, seed, started, models=[name], stride=stride, clustering="k-means on log2 Q1, "
-                     "3x3 median, k by silhouette (>= 0.25), largest cluster = background", path=path,
-                     donors=f"textured (localize.texture >= {localize.TEXTURE_MIN}), and one flat-donor case")
-rs.save_table(scores, profile, "localization-scores", prov)
+prov = S.provenance(models=[name], stride=stride, clustering="k-means on log2 Q1, "
+                    "3x3 median, k by silhouette (>= 0.25), largest cluster = background", path=path,
+                    donors=f"textured (splices.texture >= {splices.TEXTURE_MIN}), and one flat-donor case")
+S.save_table(scores, "localization-scores", prov)
 scores
 
 # %%
-from IPython.display import Markdown
-
-flat = scores[scores["case"].eq(localize.FLAT_CASE[0])].iloc[0]
-i = next(k for k, s in enumerate(splices) if s["flat"])
+flat = scores[scores["case"].eq(splices.FLAT_CASE[0])].iloc[0]
+i = next(k for k, s in enumerate(examples) if s["flat"])
 _, mask, qm, _ = maps[i]
-inside = localize.region_summary(qm, mask, stride, splices[i]["splice"].qf1[0])
+inside = regions.region_summary(qm, mask, stride, examples[i]["splice"].qf1[0])
+per = pd.DataFrame(rows)[textured].groupby("case", sort=False)["F1"].mean()
+reach = " (they reach into the textured background around)" if inside["as_background"] > 0 else ""
 Markdown(f"With textured donors the mean F1 is {mean['F1']:.3f} (MCC {mean['MCC']:.3f}, AUC {mean['AUC']:.3f}) over "
-         f"{int(textured.sum())} splices. With the flat donors of the paper's printed example F1 is {flat['F1']:.3f}, "
-         f"but their own first compression (QF1 {' and '.join(map(str, localize.FLAT_CASE[2]))}) is not what is seen: of the windows centred in them, "
-         f"{inside['as_background']:.0%} answer the background's QF {splices[i]['splice'].qf1[0]} (they reach into the textured "
-         f"background around) and the others answer steps nearest QF {inside['nearest_qf_of_rest']}. A region without texture has no AC "
-         "coefficient, so any step fits it: it stands out only by lacking the background's trace, and a flat part of "
-         "the background would stand out the same way.")
+         f"{int(textured.sum())} splices; by case, F1 " + ", ".join(f"{v:.3f} for {c}" for c, v in per.items())
+         + f". With the flat donors of the paper's printed example F1 is {flat['F1']:.3f}, "
+         f"but their own first compression (QF1 {' and '.join(map(str, splices.FLAT_CASE[2]))}) is not what is seen: "
+         f"of the windows centred in them, {inside['as_background']:.0%} answer the background's QF "
+         f"{examples[i]['splice'].qf1[0]}{reach} and the others answer steps nearest QF "
+         f"{inside['nearest_qf_of_rest']}. A region without texture has no AC coefficient, so any step fits it: it "
+         "stands out only by lacking the background's trace, and a flat part of the background would stand out the "
+         "same way.")
 
 # %% [markdown]
-# Figure 12 layout: the tampered image, the ground truth (one colour per donor), the maps of
-# coefficients 1, 6 and 14, and the clustering.
+# ## Figure 12: the Q1 maps
+#
+# One row per splice (the first of each case, and the flat-donor one): the tampered image, the
+# ground truth (one colour per donor), the maps of coefficients 1, 6 and 14, and the clusters.
+# Each pixel of a map is the step q1 the estimator gives the 64x64 window centred nearest to it
+# (one colour per integer step, scale on the colour bar); the true donor regions are outlined
+# in red on the maps and on the clusters.
 
 # %%
-show = [i for i, s in enumerate(splices) if s["index"] == 0][:2] + [i for i, s in enumerate(splices) if s["flat"]]
-fig, axes = plt.subplots(len(show), 6, figsize=(16, 3.1 * len(show)), squeeze=False)
+show = [i for i, s in enumerate(examples) if s["index"] == 0][:2] + [i for i, s in enumerate(examples) if s["flat"]]
+fig, axes = plt.subplots(len(show), 6, figsize=(17, 3.2 * len(show)), squeeze=False)
+drawn = []
 for row, i in zip(axes, show):
     rgb, mask, qm, res = maps[i]
-    panels = [(rgb, None, "tampered image"), (mask, "tab10", "ground truth")]
-    panels += [(localize.to_pixels(qm[..., k - 1], mask.shape, stride), "viridis", f"QM(:, :, {k})") for k in (1, 6, 14)]
-    panels.append((localize.to_pixels(res["labels"], mask.shape, stride), "tab10", f"clusters (k = {res['k']})"))
-    for ax, (im, cmap, title) in zip(row, panels):
-        h = ax.imshow(im, cmap=cmap, interpolation="nearest", **({"vmin": 0, "vmax": 9} if cmap == "tab10" else {}))
-        if cmap == "viridis":  # the estimated step, with its scale and the true regions outlined
-            fig.colorbar(h, ax=ax, fraction=0.046, pad=0.02)
-            ax.contour(mask > 0, levels=[0.5], colors="white", linewidths=0.8)
-        ax.set_title(title, fontsize=9)
-        ax.axis("off")
-    row[0].set_ylabel(splices[i]["case"], fontsize=8)
-    row[0].set_title(f"{splices[i]['case']}\nQF1 {splices[i]['splice'].qf1}, QF2 90", fontsize=8)
+    label = f"{examples[i]['case']}\nQF1 {examples[i]['splice'].qf1}, QF2 90"
+    drawn.append(figures.localization_row(row, rgb, mask, qm, res, stride, (1, 6, 14), label))
 fig.tight_layout()
-rs.save_figure(fig, profile, "figure12-localization", prov)
+S.save_figure(fig, "figure12-localization", prov)
+plt.show()
+
+# %%
+lines = []
+for i, info in zip(show, drawn):
+    _, mask, qm, _ = maps[i]
+    truth = regions.truth_at_windows(mask, stride)
+    usual = {m["k"]: np.median(qm[..., m["k"] - 1][truth == 0]) for m in info}  # the background's usual step
+    differ = {k: (np.mean(qm[..., k - 1][truth > 0] != v), np.mean(qm[..., k - 1][truth == 0] != v))
+              for k, v in usual.items()}
+    constant = [m["k"] for m in info if m["constant"]]
+    lines.append(f"*{examples[i]['case']}*: inside the outlines "
+                 + " / ".join(f"{a:.0%}" for a, _ in differ.values()) + " of the windows (k = "
+                 + " / ".join(map(str, differ)) + ") answer a step other than the background's usual "
+                 + " / ".join(f"{v:g}" for v in usual.values()) + ", against "
+                 + " / ".join(f"{b:.0%}" for _, b in differ.values()) + " outside"
+                 + (f"; constant map: k = {', '.join(map(str, constant))}" if constant else ""))
+n_const = sum(m["constant"] for info in drawn for m in info)
+Markdown("Row by row: " + "; ".join(lines) + f". {n_const} of {sum(len(x) for x in drawn)} maps are constant (one "
+         "value everywhere, said on their colour bar and on the map): such a map shows nothing, the network gives "
+         "that coefficient the same answer for every window. Where the share inside is far above the share "
+         "outside, the donors stand out as blocks of their own colour inside the red outlines, and the clusters on "
+         "the right follow them.")

@@ -7,8 +7,10 @@ import math
 import os
 import sys
 
+from . import paths
 from .backend import import_backend_quietly
-from .profiles import PROFILES
+from .jpeg import NC
+from .profiles import EVAL_BATCH, PROFILES
 
 # TensorFlow's C++ start-up messages would bury the one line a user needs; QPAPER_TF_LOGS=1 keeps them.
 if not os.environ.get("QPAPER_TF_LOGS"):
@@ -104,7 +106,7 @@ def cmd_data_trace(a):
 
 
 def cmd_dataset_build(a):
-    from . import djpeg
+    from .shards import build
     from .profiles import dataset_spec
     shift = "aligned" if a.aligned else "misaligned" if a.misaligned else "random"
     over = {k: v for k, v in (("channels", a.channels), ("encoder", a.encoder), ("subsampling", a.subsampling))
@@ -116,25 +118,25 @@ def cmd_dataset_build(a):
     if a.patches_per_qf1:
         over["patches_per_qf1"] = a.patches_per_qf1
     spec = dataset_spec(a.profile, a.split, a.qf2, a.seed, shift, **over)
-    m = djpeg.build(spec, a.out, workers=a.workers, progress=not a.quiet)
+    m = build(spec, a.out, workers=a.workers, progress=not a.quiet)
     print(f"{m['count']} patches in {a.out} ({m['build_seconds']} s); content sha256 {m['content_sha256']}")
 
 
 def cmd_dataset_info(a):
-    from . import djpeg
-    print(djpeg.info(a.dir))
+    from .dataset import info
+    print(info(a.dir))
 
 
 def default_dataset(profile: str, split: str, qf2: int, seed: int, workers=None, quiet=False) -> str:
     """The profile's cached dataset folder, built first if missing (or if its build was killed)."""
-    from . import djpeg
+    from .shards import build
     from .profiles import dataset_spec
-    from .sources import DATA_DIR
-    out = DATA_DIR / "processed" / "datasets" / profile / f"qf2-{qf2}-{split}"
+    from .paths import datasets_dir
+    out = datasets_dir(profile) / f"qf2-{qf2}-{split}"
     if seed != 0:
         out = out.with_name(out.name + f"-seed{seed}")
     if not (out / "manifest.json").exists():
-        djpeg.build(dataset_spec(profile, split, qf2, seed), out, workers=workers, progress=not quiet)
+        build(dataset_spec(profile, split, qf2, seed), out, workers=workers, progress=not quiet)
     return str(out)
 
 
@@ -149,25 +151,14 @@ def cmd_train(a):
 
 
 def cmd_evaluate(a):
-    import time
-
-    from . import evaluate, train
-    from .provenance import record, write_sidecar
-    from .sources import atomic_write_bytes, sha256_file
-    t0 = time.time()
-    if a.method == "cnn":
-        if not a.model:
-            raise ValueError("--model is required with --method cnn")
-        model, what = train.load_model(a.model), {"model": str(a.model), "model_sha256": sha256_file(a.model)}
-    else:
-        if a.method == "galvan" and a.grid != "aligned":
-            raise ValueError("galvan [7] is an aligned-case method; use --grid aligned")
-        model, what = a.method, {"method": a.method, "grid": a.grid}
-    table, summary, above = evaluate.evaluate(model, a.data, a.batch, progress=not a.quiet,
-                                              aligned=True if a.grid == "aligned" else None)
-    atomic_write_bytes(a.out, table.to_csv(index=False).encode())
-    write_sidecar(a.out, record(a.profile or "unknown", a.seed, t0, command="qpaper evaluate", data=str(a.data),
-                                summary=summary, labels_above_q_max=above, **what))
+    from . import evaluate
+    if a.method == "cnn" and not a.model:
+        raise ValueError("--model is required with --method cnn")
+    if a.method == "galvan" and a.grid != "aligned":
+        raise ValueError("galvan [7] is an aligned-case method; use --grid aligned")
+    summary, above = evaluate.run(a.model if a.method == "cnn" else a.method, a.data, a.out, a.batch,
+                                  aligned=True if a.grid == "aligned" else None, profile=a.profile, seed=a.seed,
+                                  progress=not a.quiet)
     for name, v in summary.items():
         print(f"{name:>11}: AvgAcc {v['AvgAcc']:.4f}  AvgMSE {v['AvgMSE']:.4f}  ({v['qf1_values']} QF1 values)")
     if above:
@@ -189,7 +180,7 @@ def cmd_estimate(a):
         print(json.dumps(r, indent=1) if a.json else estimate.format_text(r))
         return
     if a.csv:
-        check_output_file(Path(a.csv))
+        paths.check_output_file(Path(a.csv))
     if not estimate.expand_inputs(a.files):
         raise ValueError(f"no JPEG file (.jpg, .jpeg, .jpe, .jfif) in {' '.join(a.files)}")
     rows, failed = [], 0
@@ -198,15 +189,7 @@ def cmd_estimate(a):
         rows.append(estimate.csv_row(r))
         print(json.dumps(r) if a.json else estimate.summary_line(r), flush=True)
     if a.csv:
-        import csv
-        import io
-
-        from .sources import atomic_write_bytes
-        buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=estimate.CSV_FIELDS)
-        w.writeheader()
-        w.writerows(rows)
-        atomic_write_bytes(Path(a.csv), buf.getvalue().encode())
+        estimate.write_csv(rows, a.csv)
     if failed:
         print(f"qpaper: error: {failed} of {len(rows)} files could not be estimated (their reasons are in the output)",
               file=sys.stderr)
@@ -214,71 +197,20 @@ def cmd_estimate(a):
 
 
 def cmd_localize(a):
-    import json
-
-    import numpy as np
-
-    from . import estimate, jpeg, localize, registry
-    from .sources import atomic_write_bytes
     from pathlib import Path
+
+    from . import jpeg, localize
     out = Path(a.out)
-    check_output_folder(out)  # before any work: a bad --out costs the user nothing
+    paths.check_output_folder(out)  # before any work: a bad --out costs the user nothing
     import_backend_quietly()
-    img = estimate.read_jpeg(a.file, a.max_megapixels or None)
-    model, name, _, _ = registry.model_for(img["q2"], a.model)
-    path = "dense" if a.dense else a.path
-    if path == "auto":
-        path = "dense" if localize.is_dct(model) else "exact"
-    qm, _ = localize.qmap(model, img["rgb"], a.stride, progress=not a.quiet, path=path)
-    res = localize.cluster(qm, seed=a.seed)
-    out.mkdir(parents=True, exist_ok=True)
-    import io
-    buf = io.BytesIO()
-    np.save(buf, qm, allow_pickle=False)
-    atomic_write_bytes(out / "qm.npy", buf.getvalue())
-    size = img["size"]
-    for k in a.coefficients:
-        atomic_write_bytes(out / f"map-k{k:02d}.png", localize.colour_png(localize.to_pixels(qm[..., k - 1], size,
-                                                                                            a.stride)))
-    atomic_write_bytes(out / "mask.png", localize.colour_png(localize.to_pixels(res["labels"], size, a.stride),
-                                                             cmap="tab10", vmin=0, vmax=9))
-    summary = {"file": str(a.file), "model": name, "stride": a.stride, "path": path,
-               "map_shape": list(qm.shape),
-               "clusters": res["k"], "silhouette": res["silhouette"],
-               "tampered_share": round(float(res["mask"].mean()), 4),
-               "orientation": img["orientation"],
-               "note": "QM(i, j, :) is the window with top-left corner (i*stride, j*stride) of the stored "
-                       "pixels; maps are drawn as stored, without the EXIF orientation"}
-    atomic_write_bytes(out / "summary.json", json.dumps(summary, indent=1).encode())
-    print(f"map {qm.shape[0]}x{qm.shape[1]} windows at stride {a.stride}; {res['k']} cluster(s), "
-          f"{summary['tampered_share']:.1%} of positions outside the background; wrote {out}/qm.npy, "
-          f"map-k*.png, mask.png, summary.json")
-    if img["orientation"] not in (None, 1):
-        print(f"note: EXIF orientation {img['orientation']} (viewers show the photo "
-              f"{jpeg.ORIENTATIONS[img['orientation']]}); the maps are drawn as the pixels are stored")
-
-
-def check_output_file(path) -> None:
-    """Refuse an output file that cannot be written, before any work (one line, exit 2)."""
-    if path.is_dir():
-        raise ValueError(f"{path} is a folder, not a file")
-    if not path.parent.is_dir():
-        raise ValueError(f"{path}: folder {path.parent} does not exist")
-    if not os.access(path.parent, os.W_OK | os.X_OK):
-        raise ValueError(f"{path}: folder {path.parent} is not writable")
-
-
-def check_output_folder(out) -> None:
-    """Refuse an output folder that cannot be written, before any work (one line, exit 2)."""
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out}: exists and is not a folder")
-    parent = out
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir():
-        raise ValueError(f"--out {out}: {parent} is not a folder")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise ValueError(f"--out {out}: {parent} is not writable")
+    s = localize.run(a.file, out, a.model, a.stride, a.coefficients, "dense" if a.dense else a.path,
+                     a.max_megapixels or None, a.seed, progress=not a.quiet)
+    h, w = s["map_shape"][:2]
+    print(f"map {h}x{w} windows at stride {a.stride}; {s['clusters']} cluster(s), {s['tampered_share']:.1%} of "
+          f"positions outside the background; wrote {out}/qm.npy, map-k*.png, mask.png, summary.json")
+    if s["orientation"] not in (None, 1):
+        print(f"note: EXIF orientation {s['orientation']} (viewers show the photo "
+              f"{jpeg.ORIENTATIONS[s['orientation']]}); the maps are drawn as the pixels are stored")
 
 
 def cmd_gpu_run(a):
@@ -311,6 +243,61 @@ def cmd_models(a):
               f"{acc:>7s} {mse:>7s}  {e['sha256'][:16]}")
 
 
+def cmd_experiments(a):
+    import json
+
+    from . import experiments
+    if a.action == "datasets":
+        experiments.build_datasets(a.profile, a.seed, a.only, a.workers)
+    elif a.action == "models":
+        experiments.train_models(a.profile, a.seed, a.only, a.retrain)
+    else:
+        from .profiles import MODELS, datasets
+        for name, spec in datasets(a.profile, a.seed).items():
+            print(name, json.dumps(spec.to_dict(), sort_keys=True))
+        for name, (data, head, loss) in MODELS.items():
+            print(name, data, head, loss)
+
+
+def cmd_notebooks(a):
+    from . import notebooks
+    try:
+        notebooks.run_all(a.profile, a.seed, a.only, a.out)
+    except notebooks.NotebookFailed as e:
+        print(f"qpaper: error: {e}", file=sys.stderr)
+        return 1
+
+
+def cmd_report(a):
+    from . import registry, report
+    root = getattr(a, "root", None)
+    if a.action == "example":
+        print(f"wrote {report.estimate_example(a.profile, root)}")
+    elif a.action == "models":
+        cards, manifest = registry.write_cards(a.profile, root)
+        print(f"wrote {cards} and {manifest}")
+    else:
+        report.update_readme(a.profile, root)
+        print(f"README.md: results section rewritten from results/{a.profile}/tables")
+
+
+def cmd_reproduce(a):
+    """``make reproduce``: datasets, models, every notebook, then model cards, example and README."""
+    from types import SimpleNamespace as Args
+    steps = [cmd_experiments(Args(action="datasets", profile=a.profile, seed=a.seed, only=None, workers=a.workers)),
+             cmd_experiments(Args(action="models", profile=a.profile, seed=a.seed, only=None, retrain=a.retrain)),
+             cmd_notebooks(Args(profile=a.profile, seed=a.seed, only=None, out=None))]
+    if any(steps):
+        return 1
+    cmd_report(Args(action="models", profile=a.profile))
+    cmd_report(Args(action="example", profile=a.profile))
+    if a.profile == "mini":  # README shows the mini results
+        cmd_report(Args(action="readme", profile=a.profile))
+    from .paths import results_dir
+    print(f"reproduce: results of profile {a.profile} are in {results_dir(a.profile)}/ (tables, figures, executed "
+          "notebooks).")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = Parser(prog="qpaper", description="Primary quantization matrix estimation of "
                                 "double JPEG images (Tondi et al., EURASIP JIS 2021).")
@@ -326,8 +313,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("qtable", help="print a JPEG file's luminance table and its nearest QF")
     s.add_argument("file")
-    s.add_argument("--nc", type=_number(int, 1, 64, "NC"), default=15,
-                   help="how many zig-zag values to list (1..64, default 15)")
+    s.add_argument("--nc", type=_number(int, 1, 64, "NC"), default=NC,
+                   help=f"how many zig-zag values to list (1..64, default {NC})")
     s.set_defaults(func=cmd_qtable)
 
     d = sub.add_parser("data", help="image sources: fetch, list, check").add_subparsers(
@@ -412,7 +399,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="bianchi: assume the aligned grid (default) or estimate the grid shift first")
     s.add_argument("--data", required=True, help="built test dataset")
     s.add_argument("--out", required=True, help="tidy CSV: one row per QF1 x aligned x coefficient")
-    s.add_argument("--batch", type=int, default=256)
+    s.add_argument("--batch", type=_number(int, 1, None, "patches"), default=EVAL_BATCH,
+                   help=f"patches per forward pass (default {EVAL_BATCH})")
     s.add_argument("--profile", help="recorded in the provenance sidecar")
     s.add_argument("--seed", type=int, default=0, help="recorded in the provenance sidecar")
     s.add_argument("--quiet", action="store_true")
@@ -441,8 +429,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="window stride in pixels, 1..64 (the paper: 1; default 8)")
     s.add_argument("--out", required=True, help="folder for qm.npy, map-kNN.png, mask.png, summary.json")
     s.add_argument("--model", help=".keras model (default: the registered model for the file's QF2)")
-    s.add_argument("--coefficients", type=_number(int, 1, 15, "coefficient"), nargs="+", default=[1, 6, 14],
-                   help="maps to draw (1..15)")
+    s.add_argument("--coefficients", type=_number(int, 1, NC, "coefficient"), nargs="+", default=[1, 6, 14],
+                   help=f"maps to draw (1..{NC})")
     s.add_argument("--path", default="auto", choices=["auto", "dense", "exact"],
                    help="exact: one forward pass per window; dense: shared features (for the dct backbone the same "
                    "numbers; for the DenseNet dilated pooling, which differs near window borders, see make bench); "
@@ -478,36 +466,66 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("run", help="the run folder the device wrote (OUT/run)")
     s.set_defaults(func=cmd_gpu_register)
 
-    for name, what in PASSTHROUGH.items():  # handled in main(): the module parses its own arguments
-        sub.add_parser(name, help=what, add_help=False)
+    def profile_seed(s, default="smoke"):
+        s.add_argument("--profile", default=default, choices=list(PROFILES))
+        s.add_argument("--seed", type=int, default=0)
+
+    s = sub.add_parser("reproduce", help="datasets, models, every notebook, model cards, the estimate example and "
+                       "README's results, on a profile (make reproduce)")
+    profile_seed(s, "mini")
+    s.add_argument("--workers", type=int, help="processes for the datasets (default: all cores)")
+    s.add_argument("--retrain", action="store_true", help="train the models again even where they exist")
+    s.set_defaults(func=cmd_reproduce)
+
+    d = sub.add_parser("experiments", help="build the datasets or train the models a profile's notebooks need"
+                       ).add_subparsers(dest="action", required=True, metavar="ACTION")
+    for what, text in (("datasets", "build (or find built) every dataset of the profile"),
+                       ("models", "train the profile's models that are missing, resuming a cut run"),
+                       ("list", "print the profile's datasets (spec) and models (data, head, loss)")):
+        s = d.add_parser(what, help=text)
+        profile_seed(s)
+        s.add_argument("--only", nargs="+", metavar="NAME", help="these names only")
+        if what == "datasets":
+            s.add_argument("--workers", type=int, help="processes (default: all cores)")
+        if what == "models":
+            s.add_argument("--retrain", action="store_true", help="train again even where a model exists")
+        s.set_defaults(func=cmd_experiments)
+
+    s = sub.add_parser("notebooks", help="execute the notebooks with papermill into results/PROFILE/notebooks")
+    profile_seed(s)
+    s.add_argument("--only", nargs="+", metavar="N", help="notebook numbers or names (default: all)")
+    s.add_argument("--out", help="folder for the executed notebooks (default results/PROFILE/notebooks)")
+    s.set_defaults(func=cmd_notebooks)
+
+    d = sub.add_parser("report", help="README's results, the estimate example, model cards").add_subparsers(
+        dest="action", required=True, metavar="ACTION")
+    for what, text in (("readme", "rewrite README's results section from results/PROFILE/tables"),
+                       ("example", "results/PROFILE/estimate-example.txt: qpaper estimate on a double JPEG"),
+                       ("models", "models/PROFILE/README.md (model cards) and manifest.json (the registry)")):
+        s = d.add_parser(what, help=text)
+        s.add_argument("--profile", required=True, choices=list(PROFILES))
+        s.add_argument("--root", help="the project folder whose README.md and results/ are used (default: this "
+                       "checkout)")
+        s.set_defaults(func=cmd_report)
 
     s = sub.add_parser("models", help="list the registered models (models/*/manifest.json)")
     s.set_defaults(func=cmd_models)
     return p
 
 
-NEEDS_BACKEND = {"train", "evaluate", "gpu"}
-
-
-# workflows whose own modules parse their arguments (the Makefile calls these)
-PASSTHROUGH = {
-    "experiments": "build the datasets or train the models a profile's notebooks need (qpaper experiments --help)",
-    "notebooks": "execute the notebooks with papermill into results/PROFILE (qpaper notebooks --help)",
-    "report": "tables, README results, the estimate example and model cards (qpaper report --help)",
-}
+# (command, action) pairs that load Keras; None: every action of the command
+NEEDS_BACKEND = {("train", None), ("evaluate", None), ("gpu", None), ("reproduce", None), ("experiments", "models"),
+                 ("report", "example")}
 
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv and argv[0] in PASSTHROUGH:
-        import importlib
-        return importlib.import_module(f"qpaper.{argv[0]}").main(argv[1:])
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as e:  # --help (0) or an argument error (2, one line already printed)
         return e.code if isinstance(e.code, int) else 2
     try:
-        if args.command in NEEDS_BACKEND:
+        if {(args.command, None), (args.command, getattr(args, "action", None))} & NEEDS_BACKEND:
             import_backend_quietly()
         status = args.func(args)
     except KeyboardInterrupt:

@@ -30,7 +30,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from .jpeg import NC, PATCH, ZIGZAG, dct_matrix, q_max
+from .jpeg import NC, ZIGZAG, dct_matrix, q_max
 
 GRID = 8
 BLOCKS = 7  # whole blocks per row at every phase of a 64-pixel window

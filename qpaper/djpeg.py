@@ -6,9 +6,8 @@ grid of the second compression. The label is the table read back from the QF1 fi
 
 A dataset is a :class:`DatasetSpec`. Its samples are grouped in *units* (one image at one QF1,
 up to ``patches_per_image`` patches); unit ``u`` is a pure function of (spec, u), so sample ``i``
-is too, whatever the number of workers. ``build`` caches samples to memory-mappable shards
-(``x-K.npy`` uint8 patches, ``q1-K.npy`` uint8 64-value zig-zag Q1, ``meta-K.npy``) with a
-manifest; each shard is written to temporary names and renamed, and a killed build resumes.
+is too, whatever the number of workers. :mod:`qpaper.shards` stores them, :mod:`qpaper.dataset`
+reads them back.
 """
 
 from __future__ import annotations
@@ -16,22 +15,16 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import multiprocessing as mp
-import os
-import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import cv2
 import numpy as np
-from tqdm import tqdm
 
 from . import jpeg
-from .sources import atomic_write_bytes, get_source, image_size, load_image, split_records
+from .sources import get_source, image_size, load_image, split_records
 
 GRID_SHIFTS = ("random", "aligned", "misaligned")
 CHANNELS = ("rgb", "y")
-SHARD_PATCHES = 4096
 META_DTYPE = np.dtype([("image", "<i4"), ("scene", "<i4"), ("qf1", "<i2"), ("qf2", "<i2"),
                        ("r", "i1"), ("c", "i1"), ("aligned", "?"), ("y", "<i4"), ("x", "<i4"),
                        ("unit", "<i4")])
@@ -98,14 +91,9 @@ class DatasetSpec:
 
 
 def _canon_q1(q):
-    s = str(q).strip().lower()
-    if s.startswith("ps"):
-        jpeg.photoshop_table(int(s[2:]))  # raises for unknown qualities
-        return f"ps{int(s[2:])}"
-    v = int(s)
-    if not 1 <= v <= 100:
-        raise ValueError(f"QF1 {v} outside 1..100")
-    return v
+    """The canonical form of a QF1 name in a spec: 75 or "ps10" (:func:`qpaper.jpeg.parse_q1`)."""
+    kind, v = jpeg.parse_q1(q)
+    return f"ps{v}" if kind == "photoshop" else v
 
 
 def draw_shift(rng: np.random.Generator, policy: str) -> tuple[int, int]:
@@ -274,203 +262,3 @@ def _crop_patches(im, q1, s: DatasetSpec, r, c, ys, xs):
         d2 = jpeg.decode(jpeg.encode(np.ascontiguousarray(w1), s.qf2, s.encoder, s.subsampling))
         out.append(d2[y - wy0:y - wy0 + p, x - wx0:x - wx0 + p])
     return np.stack(out), table
-
-
-# ---------------------------------------------------------------------------------------------
-# Shard cache
-
-def _shard_names(k: int) -> dict:
-    return {a: f"{a}-{k:05d}.npy" for a in ("x", "q1", "meta")}
-
-
-def _npy_bytes(arr: np.ndarray) -> bytes:
-    import io
-    buf = io.BytesIO()
-    np.save(buf, arr, allow_pickle=False)
-    return buf.getvalue()
-
-
-_WORKER = {}
-
-
-def _worker_init(spec_dict, data_dir):
-    cv2.setNumThreads(1)
-    _WORKER["ds"] = DJpegDataset(DatasetSpec.from_dict(spec_dict), data_dir)
-
-
-def _build_shard(args):
-    k, units, out = args
-    ds = _WORKER["ds"]
-    arrays = dict(zip(("x", "q1", "meta"), ds.shard(units)))
-    info = {"index": k, "units": [units.start, units.stop], "count": int(len(arrays["x"])), "files": {}}
-    for a, name in _shard_names(k).items():
-        data = _npy_bytes(arrays[a])
-        atomic_write_bytes(Path(out) / name, data)
-        info["files"][a] = {"name": name, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
-    # the marker is written last: a shard without it is incomplete and is rebuilt
-    atomic_write_bytes(Path(out) / f"done-{k:05d}.json", json.dumps(info, sort_keys=True).encode())
-    return info
-
-
-def _shard_complete(out: Path, k: int) -> dict | None:
-    marker = out / f"done-{k:05d}.json"
-    if not marker.exists():
-        return None
-    try:
-        info = json.loads(marker.read_text())
-        for f in info["files"].values():
-            if (out / f["name"]).stat().st_size != f["bytes"]:
-                return None
-        return info
-    except (OSError, ValueError, KeyError):
-        return None
-
-
-def claim_folder(out: Path, spec: dict) -> None:
-    """Write ``out/spec.json`` unless it exists, atomically and exclusively (a hard link of a
-    complete temporary file: of two builds started together exactly one spec lands), then refuse
-    the folder if the spec there is another one."""
-    from .sources import temporary_beside
-    spec_file = out / "spec.json"
-    if not spec_file.exists():
-        fd, tmp = temporary_beside(spec_file)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(json.dumps(spec, indent=1, sort_keys=True).encode())
-            try:
-                os.link(tmp, spec_file)
-            except FileExistsError:
-                pass  # another build claimed the folder first
-            except OSError:  # no hard links here: an exclusive create, then the content
-                try:
-                    with open(spec_file, "xb") as f:
-                        f.write(Path(tmp).read_bytes())
-                except FileExistsError:
-                    pass
-        finally:
-            os.unlink(tmp)
-    try:
-        old = json.loads(spec_file.read_text())
-    except ValueError:
-        raise DatasetError(f"{spec_file} is not valid JSON; choose an empty folder") from None
-    if old != spec:
-        raise DatasetError(f"{out} holds another dataset spec; choose an empty folder")
-
-
-def build(spec: DatasetSpec, out_dir, workers: int | None = None, data_dir=None, progress: bool = True,
-          log=print) -> dict:
-    """Generate ``spec`` into shards under ``out_dir`` with ``workers`` processes (default: all
-    cores) and write ``manifest.json`` last. Complete shards from an earlier (killed) build of the
-    same spec are kept; a folder holding another spec is refused."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    claim_folder(out, spec.to_dict())
-    t0 = time.time()
-    ds = DJpegDataset(spec, data_dir)
-    ups = max(1, SHARD_PATCHES // spec.patches_per_image)
-    shards = ds.shard_units(ups)
-    done = {k: info for k in range(len(shards)) if (info := _shard_complete(out, k))}
-    todo = [(k, shards[k], str(out)) for k in range(len(shards)) if k not in done]
-    workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
-    log(f"dataset: {len(ds)} patches in {len(shards)} shards ({len(done)} already built), {workers} worker(s)")
-    bar = tqdm(total=len(ds), initial=sum(i["count"] for i in done.values()), unit="patch",
-               disable=not progress, desc="building")
-    if todo:
-        if workers == 1:
-            _worker_init(spec.to_dict(), data_dir)
-            results = map(_build_shard, todo)
-        else:
-            ctx = mp.get_context("spawn")
-            pool = ctx.Pool(workers, _worker_init, (spec.to_dict(), data_dir))
-            results = pool.imap_unordered(_build_shard, todo)
-        try:
-            for info in results:
-                done[info["index"]] = info
-                bar.update(info["count"])
-        finally:
-            if workers > 1:
-                pool.close()
-                pool.join()
-    bar.close()
-    seconds = time.time() - t0
-    if not todo and (out / "manifest.json").exists():  # nothing built now: keep the original build time
-        seconds = json.loads((out / "manifest.json").read_text()).get("build_seconds", seconds)
-    manifest = _manifest(ds, [done[k] for k in range(len(shards))], out, seconds)
-    atomic_write_bytes(out / "manifest.json", json.dumps(manifest, indent=1, sort_keys=True).encode())
-    return manifest
-
-
-def _manifest(ds: DJpegDataset, shards: list, out: Path, seconds: float) -> dict:
-    metas = [np.load(out / s["files"]["meta"]["name"]) for s in shards]
-    meta = np.concatenate(metas)
-    return {"format": 1, "spec": ds.spec.to_dict(), "spec_sha256": ds.spec.digest(),
-            "count": int(len(meta)), "scenes": ds.scenes, "images": [r.id for r in ds.records],
-            "qf1": list(ds.spec.qf1), "counts": _counts(meta, ds.spec.qf1),
-            "shards": shards, "content_sha256": content_digest(out, shards),
-            "build_seconds": round(seconds, 2)}
-
-
-def _counts(meta: np.ndarray, qf1: tuple) -> list:
-    rows = []
-    for qi, q in enumerate(qf1):
-        sel = meta["qf1"] == qi
-        rows.append({"qf1": q, "patches": int(sel.sum()), "aligned": int((sel & meta["aligned"]).sum())})
-    return rows
-
-
-def content_digest(out: Path, shards: list) -> str:
-    """sha256 over all patches then all labels, independent of how they are sharded."""
-    hx, hq = hashlib.sha256(), hashlib.sha256()
-    for s in shards:
-        hx.update(np.ascontiguousarray(np.load(out / s["files"]["x"]["name"], mmap_mode="r")).tobytes())
-        hq.update(np.ascontiguousarray(np.load(out / s["files"]["q1"]["name"], mmap_mode="r")).tobytes())
-    return hashlib.sha256(hx.digest() + hq.digest()).hexdigest()
-
-
-def open_dataset(path, verify: bool = True) -> dict:
-    """Read a built dataset: its manifest, and lists of memory-mapped x, q1 and meta arrays per
-    shard. ``verify`` checks every shard file against its sha256."""
-    out = Path(path)
-    mpath = out / "manifest.json"
-    if not mpath.exists():
-        raise DatasetError(f"{out}: no manifest.json (not a dataset, or its build did not finish)")
-    try:
-        manifest = json.loads(mpath.read_text())
-    except ValueError:
-        raise DatasetError(f"{mpath}: not valid JSON") from None
-    arrays = {"x": [], "q1": [], "meta": []}
-    for s in manifest["shards"]:
-        for a, f in s["files"].items():
-            fp = out / f["name"]
-            if not fp.exists():
-                raise DatasetError(f"{fp}: missing shard file")
-            if verify:
-                h = hashlib.sha256(fp.read_bytes()).hexdigest()
-                if h != f["sha256"]:
-                    raise DatasetError(f"{fp}: sha256 differs from the manifest (corrupt or half-written shard)")
-            arrays[a].append(np.load(fp, mmap_mode="r"))
-    return {"manifest": manifest, **arrays}
-
-
-def load_arrays(path, verify: bool = True):
-    """Whole dataset in memory: (x, q1, meta)."""
-    d = open_dataset(path, verify)
-    return tuple(np.concatenate(d[a]) for a in ("x", "q1", "meta"))
-
-
-def info(path) -> str:
-    """Text summary: counts per QF1 and aligned flag, and the content digest on the last line."""
-    d = open_dataset(path, verify=True)
-    m = d["manifest"]
-    digest = content_digest(Path(path), m["shards"])
-    if digest != m["content_sha256"]:
-        raise DatasetError(f"{path}: content digest differs from the manifest")
-    s = m["spec"]
-    lines = [f"source {s['source']} split {s['split']}  QF2 {s['qf2']}  grid_shift {s['grid_shift']}  "
-             f"channels {s['channels']}  encoder {s['encoder']} {s['subsampling']}  seed {s['seed']}",
-             f"{m['count']} patches from {len(m['images'])} images ({len(m['scenes'])} scenes) in "
-             f"{len(m['shards'])} shards", f"{'QF1':>6} {'patches':>8} {'aligned':>8} {'misaligned':>10}"]
-    for row in m["counts"]:
-        lines.append(f"{row['qf1']!s:>6} {row['patches']:>8} {row['aligned']:>8} {row['patches'] - row['aligned']:>10}")
-    lines.append(f"content sha256 {digest}")
-    return "\n".join(lines)

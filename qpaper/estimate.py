@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from . import jpeg
-from .jpeg import NC, PATCH, blocks, q_max
+from .jpeg import NC, PATCH
 
 
 class InputError(ValueError):
@@ -118,7 +118,7 @@ def _batches(rgb, origins, batch=64):
 
 def estimate_cnn(model, rgb, origins, nc: int = NC, progress=None):
     """(q1 [nc], confidence [nc]) from a Keras model over the windows at ``origins``."""
-    from .evaluate import head_of
+    from .model import confidence, decode, head_of
     head = head_of(model)
     total, n = None, 0
     for xb in _batches(rgb, origins):
@@ -127,13 +127,9 @@ def estimate_cnn(model, rgb, origins, nc: int = NC, progress=None):
         n += len(xb)
         if progress:
             progress(len(xb))
-    mean = total / n
-    if head == "class":
-        q1 = np.array([mean[a:b].argmax() + 1 for a, b in blocks(q_max(nc))])
-        conf = np.array([mean[a:b].max() for a, b in blocks(q_max(nc))])
-        return q1.astype(np.int64), conf
-    q1 = np.clip(np.rint(mean), 1, q_max(nc)).astype(np.int64)
-    return q1, np.full(nc, np.nan)  # the regression head gives no confidence
+    mean = (total / n)[None]
+    conf = confidence(mean, nc)[0] if head == "class" else np.full(nc, np.nan)  # regression: no confidence
+    return decode(mean, head, nc)[0], conf
 
 
 def estimate_baseline(method, rgb, origins, q2, nc: int = NC, progress=None):
@@ -168,17 +164,6 @@ def estimate_nonaligned(rgb, q2, shift, nc: int = NC) -> np.ndarray:
     from .baselines import bianchi, common
     crop = bianchi.centre_crop(rgb, NA_SIDE)
     return bianchi.nonaligned_batch(common.luma_batch(crop[None]), q2, np.array([shift]), nc)[0]
-
-
-def nearest_tables(q1, nc: int = NC) -> dict:
-    """Nearest standard QF and Photoshop quality to an estimate of the first nc zig-zag values
-    (mean absolute difference over those values)."""
-    q1 = np.asarray(q1, dtype=np.float64)
-    d = {qf: float(np.abs(jpeg.zigzag(jpeg.standard_table(qf))[:nc] - q1).mean()) for qf in range(1, 101)}
-    qf = min(d, key=lambda k: (d[k], -k))
-    ps = {q: float(np.abs(jpeg.zigzag(t)[:nc] - q1).mean()) for q, t in jpeg.PHOTOSHOP_LUMINANCE.items()}
-    q = min(ps, key=ps.get)
-    return {"qf": qf, "qf_distance": round(d[qf], 3), "photoshop": q, "photoshop_distance": round(ps[q], 3)}
 
 
 def verdict(q1, q2, nc: int = NC, agreement=None) -> str:
@@ -274,7 +259,7 @@ def run(path, model: str | None = None, method: str = "cnn", window=None, max_wi
         out.update(q1=None, confidence=None, nearest=None, verdict=no_table, warnings=warnings)
         return out
     out.update(q1=q1.tolist(), confidence=[None if np.isnan(c) else round(float(c), 3) for c in conf],
-               nearest=nearest_tables(q1, nc), warnings=warnings,
+               nearest=jpeg.nearest_tables(q1, nc), warnings=warnings,
                verdict=verdict(q1, q2, nc, None if method == "cnn" or np.isnan(conf).all() else conf))
     return out
 
@@ -312,6 +297,19 @@ def run_many(paths, progress: bool = True, **kw):
 CSV_FIELDS = (["file", "qf2", "method", "model", "grid_shift"] + [f"q2_{k}" for k in range(1, NC + 1)]
               + [f"q1_{k}" for k in range(1, NC + 1)] + [f"confidence_{k}" for k in range(1, NC + 1)]
               + ["nearest_qf1", "verdict", "warnings", "error"])
+
+
+def write_csv(rows: list, path) -> None:
+    """The rows of :func:`csv_row` as a CSV table at ``path`` (``qpaper estimate --csv``)."""
+    import csv
+    import io
+
+    from .paths import atomic_write_bytes
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=CSV_FIELDS)
+    w.writeheader()
+    w.writerows(rows)
+    atomic_write_bytes(path, buf.getvalue().encode())
 
 
 def csv_row(r: dict) -> dict:

@@ -11,17 +11,15 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from . import djpeg
+from .baselines import METHODS
+from .dataset import open_dataset
 from .jpeg import NC
 from .losses import clip_labels
-from .model import decode
+from .profiles import EVAL_BATCH
+from .model import decode, head_of
 
 
-def head_of(model) -> str:
-    return "class" if model.output_shape[-1] != NC else "regression"
-
-
-def predict_q1(model, shards: dict, batch: int = 256, progress: bool = True) -> np.ndarray:
+def predict_q1(model, shards: dict, batch: int = EVAL_BATCH, progress: bool = True) -> np.ndarray:
     """Estimated first nc coefficients of every patch of a dataset, batch by batch."""
     head = head_of(model)
     out = []
@@ -98,13 +96,13 @@ def predict_q1_baseline(method: str, shards: dict, qf2: int, aligned: bool | Non
     return np.concatenate(out) if out else np.zeros((0, NC), np.int64)
 
 
-def evaluate(model, data_dir, batch: int = 256, progress: bool = True, aligned: bool | None = True):
+def evaluate(model, data_dir, batch: int = EVAL_BATCH, progress: bool = True, aligned: bool | None = True):
     """(tidy table, summary, count of true values above q_max) of a model (a Keras model, the
     name of a model-based method: ``galvan``, ``bianchi``, with ``aligned`` passed to it, or a
     constant estimate: an array of nc values) on a
     built dataset. The truth is the real Q1 (not clipped): a class head cannot reach values
     above q_max, and that counts as an error."""
-    d = djpeg.open_dataset(data_dir, verify=False)
+    d = open_dataset(data_dir, verify=False)
     m = d["manifest"]
     if isinstance(model, np.ndarray):  # a constant estimate for every patch (the prior)
         q_hat = np.repeat(model[None].astype(np.int64), sum(len(a) for a in d["x"]), axis=0)
@@ -117,3 +115,25 @@ def evaluate(model, data_dir, batch: int = 256, progress: bool = True, aligned: 
     meta = np.concatenate(d["meta"])
     table = tidy_table(q_true, q_hat, meta, m["qf1"], m["spec"]["qf2"])
     return table, summarize(table), n_clipped
+
+
+def run(model, data_dir, out, batch: int = EVAL_BATCH, aligned: bool | None = True, profile: str | None = None,
+        seed: int = 0, progress: bool = True) -> tuple[dict, int]:
+    """``qpaper evaluate``: :func:`evaluate` a ``.keras`` file (a path) or a model-based method (its
+    name) on a built dataset, write the tidy table to ``out`` with its provenance sidecar, and
+    return (summary, count of true values above q_max)."""
+    import time
+
+    from .model import load_model
+    from .paths import atomic_write_bytes, sha256_file
+    from .provenance import record, write_sidecar
+    t0 = time.time()
+    if model in METHODS:
+        what, model_ = {"method": model, "grid": "aligned" if aligned else "estimate"}, model
+    else:
+        what, model_ = {"model": str(model), "model_sha256": sha256_file(model)}, load_model(model)
+    table, summary, above = evaluate(model_, data_dir, batch, progress=progress, aligned=aligned)
+    atomic_write_bytes(out, table.to_csv(index=False).encode())
+    write_sidecar(out, record(profile or "unknown", seed, t0, command="qpaper evaluate", data=str(data_dir),
+                              summary=summary, labels_above_q_max=above, **what))
+    return summary, above

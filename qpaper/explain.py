@@ -13,17 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import jpeg
-from .jpeg import dct_matrix
-
-
-def block_dct(gray: np.ndarray) -> np.ndarray:
-    """DCT of every 8x8 block of a grayscale image (level-shifted by 128), as [blocks, 64] in
-    zig-zag order."""
-    h, w = (s - s % 8 for s in gray.shape[:2])
-    b = gray[:h, :w].astype(np.float64).reshape(h // 8, 8, w // 8, 8).transpose(0, 2, 1, 3) - 128.0
-    d = dct_matrix()
-    c = np.einsum("ij,abjk,lk->abil", d, b, d).reshape(-1, 64)
-    return c[:, jpeg.ZIGZAG]
+from .jpeg import block_dct
 
 
 def compress_gray(gray: np.ndarray, qf1: int | None, qf2: int, shift: tuple[int, int] = (0, 0)) -> np.ndarray:
@@ -57,7 +47,7 @@ def comb_demo(gray: np.ndarray, qf1: int = 70, qf2: int = 90, k: int = 2, shift=
     return out
 
 
-def phase_comb(gray: np.ndarray, qf1: int = 60, qf2: int = 90, shift=(3, 5), coefficients=range(5, 15)) -> dict:
+def phase_comb(gray: np.ndarray, qf1: int = 60, qf2: int = 90, shift=(3, 5), coefficients=range(5, jpeg.NC)) -> dict:
     """What the block-DCT backbone (:mod:`qpaper.dctfeatures`) sees of a double JPEG: for each of
     the 64 grid phases (dy, dx), the comb strength at q1 and at q2, averaged over the listed
     zig-zag coefficients and over every position of that phase in the image. The first grid
@@ -68,7 +58,7 @@ def phase_comb(gray: np.ndarray, qf1: int = 60, qf2: int = 90, shift=(3, 5), coe
     start = np.concatenate([[0], np.cumsum(jpeg.q_max())])
     out = {"shift": tuple(shift), "first_grid_phase": ((-shift[0]) % 8, (-shift[1]) % 8)}
     for name, qf in (("q1", qf1), ("q2", qf2)):
-        q = jpeg.zigzag(jpeg.standard_table(qf))[:15]
+        q = jpeg.zigzag(jpeg.standard_table(qf))[:jpeg.NC]
         cols = [start[k] + q[k] - 1 for k in coefficients]
         v = f[..., cols].mean(-1)
         h, w = v.shape[0] // 8 * 8, v.shape[1] // 8 * 8

@@ -19,7 +19,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .sources import DATA_DIR, SourceError, atomic_write_bytes, file_digest, sha256_file
+from .sources import SourceError
+
+from .paths import atomic_write_bytes, file_digest, raw_dir, sha256_file
 
 URL_COLUMNS = {"raise": ("TIFF", "tiff", "url", "URL"), "dresden": ("url", "URL", "Url", "link")}
 MANIFEST_FIELDS = ("file", "url", "bytes", "sha256", "status")
@@ -116,7 +118,7 @@ def fetch(name: str, csv_path, out_dir=None, url_column: str | None = None, limi
     ``data/raw/<name>``). Files already in the manifest with status ok and the same size are
     skipped. Returns the output folder; raises SourceError if any file failed."""
     rows = read_url_list(csv_path, name, url_column)[:limit]
-    out = Path(out_dir or DATA_DIR / "raw" / name)
+    out = Path(out_dir or raw_dir() / name)
     out.mkdir(parents=True, exist_ok=True)
     mpath = out / "manifest.tsv"
     entries = _read_manifest(mpath)

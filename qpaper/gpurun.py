@@ -18,7 +18,8 @@ import time
 from pathlib import Path
 
 
-from .experiments import models_dir
+from .jpeg import NC
+from .paths import models_dir
 
 NAME = "qf2-90-class-Lr"
 QF2 = 90
@@ -33,7 +34,7 @@ def committed_run(arch: str = "densenet") -> Path:
 def build_data(data_dir: Path, seed: int = 0, patches_per_qf1: int | None = None, test_per_qf1: int | None = None,
                workers=None, log=print) -> dict:
     """The gpu profile's QF2 90 training set and its random-shift and aligned test sets."""
-    from . import djpeg
+    from .shards import build
     from .profiles import dataset_spec
     over = {"patches_per_qf1": patches_per_qf1} if patches_per_qf1 else {}
     tover = {"patches_per_qf1": test_per_qf1} if test_per_qf1 else {}
@@ -43,16 +44,16 @@ def build_data(data_dir: Path, seed: int = 0, patches_per_qf1: int | None = None
     out = {}
     for name, spec in specs.items():
         t = time.time()
-        m = djpeg.build(spec, data_dir / f"qf2-{QF2}-{name}", workers=workers, progress=False, log=lambda *_: None)
+        m = build(spec, data_dir / f"qf2-{QF2}-{name}", workers=workers, progress=False, log=lambda *_: None)
         log(f"gpu: dataset {name}: {m['count']} patches in {time.time() - t:.0f} s")
         out[name] = data_dir / f"qf2-{QF2}-{name}"
     return out
 
 
-def evaluate_run(model, data: dict, nc: int = 15) -> dict:
+def evaluate_run(model, data: dict, nc: int = NC) -> dict:
     """AvgAcc / AvgMSE of ``model`` and of the constant prior (per-coefficient median of the
     training labels) on the random-shift and aligned test sets."""
-    from .djpeg import open_dataset
+    from .dataset import open_dataset
     from .evaluate import evaluate
     from .results import constant_prior
     prior = constant_prior(open_dataset(data["train"], verify=False)["q1"], "median", nc)
@@ -106,7 +107,7 @@ def run(out, budget_minutes: float, arch: str = "densenet", seed: int = 0, reser
               session_minutes=round((time.time() - t0) / 60, 2), eval_seconds=round(time.time() - t, 1),
               backend=cfg["backend"], seed=seed,
               patches={k: int(json.loads((v / "manifest.json").read_text())["count"]) for k, v in data.items()})
-    from .sources import atomic_write_bytes
+    from .paths import atomic_write_bytes
     atomic_write_bytes(run_dir / "eval.json", json.dumps(ev, indent=1).encode())
     log("gpu: " + json.dumps({k: ev[k] for k in ("random shift", "aligned", "patches_seen", "epochs_completed")}))
     return ev
@@ -116,7 +117,7 @@ def register(run_dir, arch: str | None = None, log=print) -> Path:
     """Copy a finished session's run folder into ``models/`` (replacing the last session's), write
     a float32 ``model.keras`` any CPU loads, its card and the profile's ``manifest.json``."""
     from . import train
-    from .sources import atomic_write_bytes, sha256_file
+    from .paths import atomic_write_bytes, sha256_file
     src = Path(run_dir)
     missing = [f for f in RUN_FILES + ("eval.json",) if not (src / f).exists()]
     if missing:

@@ -107,6 +107,15 @@ def dct_matrix(n: int = 8) -> np.ndarray:
     return d
 
 
+def block_dct(gray: np.ndarray, level_shift: float = 128.0) -> np.ndarray:
+    """DCT of every whole 8x8 block of a grayscale image (less ``level_shift``, as JPEG), as
+    float64 [blocks, 64] in zig-zag order: the values a quantizer divides by its steps."""
+    h, w = (s - s % 8 for s in gray.shape[:2])
+    b = gray[:h, :w].astype(np.float64).reshape(h // 8, 8, w // 8, 8).transpose(0, 2, 1, 3) - level_shift
+    d = dct_matrix()
+    return np.einsum("ij,abjk,lk->abil", d, b, d).reshape(-1, 64)[:, ZIGZAG]
+
+
 def zigzag(table: np.ndarray) -> np.ndarray:
     """8x8 natural-order table -> 64-vector in zig-zag order."""
     return np.asarray(table).reshape(64)[ZIGZAG]
@@ -287,6 +296,17 @@ def nearest_standard_qf(table: np.ndarray, chroma: bool = False) -> tuple[int, f
     return best + 1, float(d[best])
 
 
+def nearest_tables(q1, nc: int = NC) -> dict:
+    """Nearest standard QF and Photoshop quality to an estimate of the first nc zig-zag values
+    (mean absolute difference over those values)."""
+    q1 = np.asarray(q1, dtype=np.float64)
+    d = {qf: float(np.abs(zigzag(standard_table(qf))[:nc] - q1).mean()) for qf in range(1, 101)}
+    qf = min(d, key=lambda k: (d[k], -k))
+    ps = {q: float(np.abs(zigzag(t)[:nc] - q1).mean()) for q, t in PHOTOSHOP_LUMINANCE.items()}
+    q = min(ps, key=ps.get)
+    return {"qf": qf, "qf_distance": round(d[qf], 3), "photoshop": q, "photoshop_distance": round(ps[q], 3)}
+
+
 def nearest_photoshop_quality(table: np.ndarray) -> tuple[int, float]:
     """Nearest known Photoshop "Save As" quality (8, 9, 10, 12) and its mean absolute difference."""
     t = np.asarray(table, dtype=np.float64)
@@ -340,18 +360,32 @@ def encode_pillow(img: np.ndarray, table: np.ndarray | None = None, qf: int | No
     return out.getvalue()
 
 
+def parse_q1(name) -> tuple[str, int]:
+    """A first compression given by name: an int or "75" is a standard IJG quality factor (1..100),
+    "ps10" a Photoshop quality (8, 9, 10 or 12, Figure 11). Returns ("ijg", 75) or ("photoshop", 10)."""
+    s = str(name).strip().lower()
+    if s.startswith("ps"):
+        q = int(s[2:])
+        photoshop_table(q)  # raises for a quality without a table
+        return "photoshop", q
+    v = int(s)
+    if not 1 <= v <= 100:
+        raise ValueError(f"QF1 {v} outside 1..100")
+    return "ijg", v
+
+
 def encode(img: np.ndarray, q1, encoder: str = "opencv", subsampling: str = "4:2:0") -> bytes:
-    """Compress ``img`` with a Q1 given by name: an int or "75" is a standard QF (either
-    encoder), "ps10" a Photoshop quality (Pillow only)."""
-    s = str(q1).lower()
+    """Compress ``img`` with a Q1 given by name (:func:`parse_q1`): a standard QF (either
+    encoder) or a Photoshop quality (Pillow only)."""
+    kind, q = parse_q1(q1)
     if encoder == "opencv":
-        if s.startswith("ps"):
+        if kind == "photoshop":
             raise ValueError("OpenCV cannot write Photoshop tables; use encoder 'pillow'")
-        return encode_opencv(img, int(s), subsampling)
+        return encode_opencv(img, q, subsampling)
     if encoder == "pillow":
-        if s.startswith("ps"):
-            return encode_pillow(img, table=photoshop_table(int(s[2:])), subsampling=subsampling)
-        return encode_pillow(img, qf=int(s), subsampling=subsampling)
+        if kind == "photoshop":
+            return encode_pillow(img, table=photoshop_table(q), subsampling=subsampling)
+        return encode_pillow(img, qf=q, subsampling=subsampling)
     raise ValueError(f"unknown encoder {encoder!r} (opencv or pillow)")
 
 

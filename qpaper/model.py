@@ -11,6 +11,8 @@ same code runs on TensorFlow, JAX or PyTorch."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import keras
 import numpy as np
 from keras import layers, ops
@@ -107,16 +109,64 @@ def build_model(head: str = "class", depth: int = 40, growth: int = 12, dropout:
     return keras.Model(inp, out, name=name or (f"densenet{depth}_{head}" if arch == "densenet" else f"dct_{head}"))
 
 
-def decode_class(probs, nc: int = NC) -> np.ndarray:
-    """Section 3.1: q1_i = argmax_j f_ij + 1, block by block."""
-    probs = np.asarray(probs)
-    return np.stack([probs[:, a:b].argmax(axis=1) + 1 for a, b in blocks(q_max(nc))], axis=1).astype(np.int64)
+def head_of(model) -> str:
+    """``class`` or ``regression``, read from the width of a model's output (nc for regression)."""
+    return "class" if model.output_shape[-1] != NC else "regression"
 
 
-def decode_regression(pred, nc: int = NC) -> np.ndarray:
-    """Reference [10]: round each output, then clip to [1, q_max[i]]."""
-    return np.clip(np.rint(np.asarray(pred)), 1, q_max(nc)).astype(np.int64)
+def decode_ops(y_pred, head: str, nc: int = NC):
+    """The estimated q1 (float32, nc columns) from a head's output, with ``keras.ops``: for the
+    class head q1_i = argmax_j f_ij + 1, block by block (Section 3.1); for the regression head of
+    [10] each output rounded and clipped to [1, q_max[i]]. The one rule: the training metrics use
+    it on tensors, :func:`decode` on arrays."""
+    qm = q_max(nc)
+    if head == "class":
+        cols = [ops.argmax(y_pred[:, a:b], axis=-1) + 1 for a, b in blocks(qm)]
+        return ops.cast(ops.stack(cols, axis=1), "float32")
+    return ops.clip(ops.round(ops.cast(y_pred, "float32")), 1.0, ops.convert_to_tensor(qm.astype("float32")))
 
 
 def decode(pred, head: str, nc: int = NC) -> np.ndarray:
-    return decode_class(pred, nc) if head == "class" else decode_regression(pred, nc)
+    """:func:`decode_ops` on a batch of predictions: int64 [N, nc]."""
+    return np.asarray(ops.convert_to_numpy(decode_ops(ops.convert_to_tensor(np.asarray(pred)), head, nc)),
+                      dtype=np.int64)
+
+
+def confidence(pred, nc: int = NC) -> np.ndarray:
+    """The class head's largest probability in each coefficient's softmax block: [N, nc]."""
+    pred = np.asarray(pred)
+    return np.stack([pred[:, a:b].max(axis=1) for a, b in blocks(q_max(nc))], axis=1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Training metrics with keras.ops (Section 5): accuracy = share of exact coefficients, MSE of the estimate.
+
+def _metric(head: str, kind: str):
+    """``accuracy`` (share of exact coefficients) or ``mse`` of the decoded estimate, per patch; a
+    named, registered function (``qpaper>class_accuracy``, ...) so that saved models load with
+    ``safe_mode=True``."""
+    def metric(y_true, y_pred):
+        q, t = decode_ops(y_pred, head), ops.cast(y_true, "float32")
+        err = ops.cast(ops.equal(q, t), "float32") if kind == "accuracy" else ops.square(q - t)
+        return ops.mean(err, axis=-1)
+    metric.__name__ = metric.__qualname__ = f"{head}_{kind}"
+    return keras.saving.register_keras_serializable(package="qpaper", name=metric.__name__)(metric)
+
+
+METRICS = {(head, kind): _metric(head, kind) for head in HEADS for kind in ("accuracy", "mse")}
+
+
+def metrics_for(head: str) -> list:
+    return [keras.metrics.MeanMetricWrapper(METRICS[head, kind], name=kind) for kind in ("accuracy", "mse")]
+
+
+def load_model(path) -> keras.Model:
+    """Load a ``.keras`` model with ``safe_mode=True`` (no arbitrary code)."""
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"model {p} not found")
+    from . import losses  # noqa: F401 (registers the losses a checkpoint's compile config names)
+    try:
+        return keras.saving.load_model(p, safe_mode=True)
+    except Exception:  # a corrupt or foreign file: one line for the user
+        raise ValueError(f"cannot load model {p}: not a readable .keras model file") from None

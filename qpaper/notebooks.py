@@ -1,4 +1,4 @@
-"""Execute the experiment notebooks with papermill: ``python -m qpaper.notebooks --profile mini``.
+"""Execute the experiment notebooks with papermill: ``qpaper notebooks --profile mini``.
 
 The notebooks are authored as jupytext percent-format ``.py`` files in ``notebooks/``; each has a
 ``parameters`` cell whose defaults are the smoke profile. Executed copies go to
@@ -7,14 +7,12 @@ The notebooks are authored as jupytext percent-format ``.py`` files in ``noteboo
 
 from __future__ import annotations
 
-import argparse
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from .experiments import ROOT
+from .paths import ROOT
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # kernels inherit it: no TensorFlow start-up lines
 
@@ -32,7 +30,7 @@ def run(path: Path, profile: str, seed: int = 0, out_dir: Path | None = None, lo
     import nbformat
     import papermill as pm
 
-    from .results import results_dir
+    from .paths import results_dir, temporary_beside
     out_dir = Path(out_dir or results_dir(profile) / "notebooks")
     out_dir.mkdir(parents=True, exist_ok=True)
     nb = jupytext.read(path)
@@ -41,7 +39,6 @@ def run(path: Path, profile: str, seed: int = 0, out_dir: Path | None = None, lo
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / path.with_suffix(".ipynb").name
         nbformat.write(nb, src)
-        from .sources import temporary_beside
         fd, part = temporary_beside(target, ".ipynb")
         os.close(fd)
         try:
@@ -64,42 +61,34 @@ def matches(stem: str, only: str) -> bool:
     return stem.startswith(only)
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="qpaper notebooks")
-    p.add_argument("--profile", default="smoke")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--only", nargs="*", help="notebook numbers or names (default: all)")
-    p.add_argument("--out", help="folder for the executed notebooks (default results/PROFILE/notebooks)")
-    a = p.parse_args(argv)
-    todo = [n for n in notebooks() if not a.only or any(matches(n.stem, o) for o in a.only)]
-    if not todo:
-        print("qpaper: error: no notebook matches", file=sys.stderr)
-        return 2
+class NotebookFailed(RuntimeError):
+    """A notebook raised; the message names it and the cell's exception in one line."""
+
+
+def run_all(profile: str, seed: int = 0, only=None, out_dir=None, log=print) -> Path:
+    """Execute the notebooks (all, or those ``only`` names) in order, and write ``timings.csv``
+    beside them (with ``only``, the other notebooks' rows are kept). Returns its path."""
+    from .paths import atomic_write_bytes, results_dir
     from .provenance import record, write_sidecar
-    from .results import results_dir
-    from .sources import atomic_write_bytes
+    todo = [n for n in notebooks() if not only or any(matches(n.stem, o) for o in only)]
+    if not todo:
+        raise ValueError(f"no notebook matches {' '.join(only or [])}")
     t_all, rows = time.time(), []
     for k, path in enumerate(todo, 1):
-        print(f"[{k}/{len(todo)}]", end=" ", flush=True)
         try:
             t0 = time.time()
-            run(path, a.profile, a.seed, a.out)
+            run(path, profile, seed, out_dir, log=lambda m, k=k: log(f"[{k}/{len(todo)}] {m}"))
             rows.append(f"{path.stem},{time.time() - t0:.1f}")
         except Exception as e:  # papermill's PapermillExecutionError carries the cell's exception
             what = f"{e.ename}: {e.evalue}" if hasattr(e, "ename") else (str(e).splitlines() or [repr(e)])[0]
-            print(f"qpaper: error: notebook {path.name} failed: {what}", file=sys.stderr)
-            return 1
-    out = Path(a.out or results_dir(a.profile) / "notebooks") / "timings.csv"
-    if a.only and out.exists():  # keep the timings of the notebooks not re-run
+            raise NotebookFailed(f"notebook {path.name} failed: {what}") from None
+    out = Path(out_dir or results_dir(profile) / "notebooks") / "timings.csv"
+    if only and out.exists():  # keep the timings of the notebooks not re-run
         done = {r.split(",")[0] for r in rows}
         kept = [r for r in out.read_text().splitlines()[1:] if r and r.split(",")[0] not in done]
         rows = sorted(kept + rows)
     atomic_write_bytes(out, ("notebook,seconds\n" + "\n".join(rows) + "\n").encode())
-    write_sidecar(out, record(a.profile, a.seed, t_all, command=f"qpaper notebooks --profile {a.profile}"
-                                  + (f" --only {' '.join(a.only)} (other rows kept from earlier runs)" if a.only else "")))
-    print(f"notebooks: {len(todo)} executed in {time.time() - t_all:.0f} s; timings in {out}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    write_sidecar(out, record(profile, seed, t_all, command=f"qpaper notebooks --profile {profile}"
+                              + (f" --only {' '.join(only)} (other rows kept from earlier runs)" if only else "")))
+    log(f"notebooks: {len(todo)} executed in {time.time() - t_all:.0f} s; timings in {out}")
+    return out

@@ -1,4 +1,4 @@
-"""The three run profiles, in one place: every dataset size lives here.
+"""The run profiles (Sections 4.2-4.3 at three scales), in one place: every dataset size lives here.
 
 - ``smoke``: skimage photos, 3 QF1 values, a few hundred patches; seconds. Tests and CI.
 - ``mini``: train and test on disjoint scenes of the prepared Debian wallpapers, the skimage photos
@@ -11,6 +11,12 @@
 """
 
 from __future__ import annotations
+
+# Section 4.2: QF1 60..98 under QF2 90, 55..98 under QF2 80 (the QF2 values of the experiments)
+PAPER_QF1 = {90: tuple(range(60, 99)), 80: tuple(range(55, 99))}
+# the prepared Debian wallpapers, split by scene; skimage's photos as the second source
+WALLPAPERS = {"train": {"source": "wallpapers", "split": "train"}, "test": {"source": "wallpapers", "split": "test"},
+              "mismatch": {"source": "skimage", "split": "all"}}
 
 PROFILES = {
     "smoke": {
@@ -26,14 +32,12 @@ PROFILES = {
         "fit": {"arch": "dct", "width": 32, "hidden": 64, "phases": "all", "depth": 7, "growth": 6, "dropout": 0.2,
                 "batch": 16, "lr": 1e-3, "schedule": "cosine", "warmup": 0.1, "epochs": 2, "epoch_patches": None,
                 "val_share": 0.2, "val_max": 200},
-        "localize": {"stride": 16, "per_case": 1},
+        "localize": {"stride": 16, "per_case": 1, "side": 512},
     },
     "mini": {
         # 28 wallpapers train, 9 held-out wallpapers test (by scene); the skimage photos are the
         # second source of the dataset-mismatch test (Dresden in the paper).
-        "train": {"source": "wallpapers", "split": "train"},
-        "test": {"source": "wallpapers", "split": "test"},
-        "mismatch": {"source": "skimage", "split": "all"},
+        **WALLPAPERS,
         "qf1": {90: (60, 65, 70, 75, 80, 85, 90, 95, 98),
                 80: (55, 60, 65, 70, 75, 80, 85, 90, 95, 98)},
         "patches_per_image": {"train": 80, "test": 50},
@@ -54,8 +58,8 @@ PROFILES = {
         "fit": {"arch": "dct", "nf": 28, "width": 128, "hidden": 512, "phases": "all", "depth": 13, "growth": 12,
                 "dropout": 0.2, "batch": 64, "lr": 2e-3, "schedule": "cosine", "warmup": 0.05, "epochs": 8,
                 "epoch_patches": 50_000, "val_share": 0.1, "val_max": 2000},
-        # notebook 7: window stride of the maps (the paper: 1) and splices per case
-        "localize": {"stride": 8, "per_case": 2},
+        # notebook 7: window stride of the maps (the paper: 1), splices per case and their largest side
+        "localize": {"stride": 8, "per_case": 2, "side": 512},
     },
     # A lent GPU (issue 13; scripts/gpu_train.sh, qpaper.gpurun): the paper's QF2 90 setting (QF1
     # 60..98, random grid shift) and DenseNet-40 on the prepared wallpapers (RAISE cannot travel to
@@ -65,10 +69,8 @@ PROFILES = {
     # moves at once. The plan (60 x 200 000 patches) spans several sessions: each one resumes the
     # committed checkpoint (models/gpu/qf2-90-class-Lr) with its optimizer and schedule position.
     "gpu": {
-        "train": {"source": "wallpapers", "split": "train"},
-        "test": {"source": "wallpapers", "split": "test"},
-        "mismatch": {"source": "skimage", "split": "all"},
-        "qf1": {90: tuple(range(60, 99)), 80: tuple(range(55, 99))},
+        **WALLPAPERS,
+        "qf1": PAPER_QF1,
         "patches_per_image": {"train": 100, "test": 50},
         "patches_per_qf1": {"train": 10_000, "test": 200},
         "test_share": 0.25,
@@ -77,13 +79,13 @@ PROFILES = {
                 "schedule": "cosine", "warmup": 0.02, "epochs": 60, "epoch_patches": 200_000, "val_share": 0.05,
                 "val_max": 5000, "precision": "mixed_bfloat16", "nf": 28, "width": 128, "hidden": 512,
                 "phases": "all"},
-        "localize": {"stride": 8, "per_case": 2},
+        "localize": {"stride": 8, "per_case": 2, "side": 512},
     },
     "paper": {
         "train": {"source": "raise", "split": "train"},
         "test": {"source": "raise", "split": "test"},
         "mismatch": {"source": "dresden", "split": "all"},
-        "qf1": {90: tuple(range(60, 99)), 80: tuple(range(55, 99))},
+        "qf1": PAPER_QF1,
         "patches_per_image": {"train": 100, "test": 100},
         "patches_per_qf1": {"train": 100_000, "test": 115_600},
         "test_share": None,
@@ -91,7 +93,7 @@ PROFILES = {
         # Section 4.3 and the authors' configuration: Adam 1e-5, batch 32; 100 epochs (the paper).
         "fit": {"arch": "densenet", "depth": 40, "growth": 12, "dropout": 0.2, "batch": 32, "lr": 1e-5,
                 "schedule": "constant", "epochs": 100, "epoch_patches": None, "val_share": 0.02, "val_max": 20000},
-        "localize": {"stride": 1, "per_case": 5},
+        "localize": {"stride": 1, "per_case": 5, "side": 512},
     },
 }
 
@@ -125,3 +127,52 @@ def dataset_spec(profile: str, part: str, qf2: int = 90, seed: int = 0, grid_shi
               grid_shift=grid_shift, seed=seed, test_share=test_share(profile), n_test=p["n_test"])
     kw.update(overrides)
     return DatasetSpec(**kw)
+
+
+# ---------------------------------------------------------------------------------------------
+# The experiments of Section 4-5 as data: which datasets and models each profile's notebooks need
+# (built and trained by ``qpaper experiments datasets|models``, see :mod:`qpaper.experiments`).
+#
+# Datasets (under ``data/processed/datasets/<profile>/``):
+# - ``qf2-90-train``, ``qf2-80-train``: the training sets (random grid shift, aligned 1/64).
+# - ``qf2-{90,80}-test`` and ``-aligned``: Tables 1-4 and Figures 3-7.
+# - ``qf2-92-test`` and ``-aligned``: the QF2-mismatch test (Section 5.2: a QF2-90 model on QF2 92).
+# - ``qf2-90-mismatch`` and ``qf2-90-halfres``: dataset and resolution mismatch (Figures 9, 10).
+# - ``qf2-90-photoshop`` and ``-aligned``: Photoshop tables as Q1, Pillow 4:4:4 (Figure 11).
+#
+# Models (under ``models/<profile>/``): the proposed estimator (class head, loss Lr) and the
+# regression estimator of [10] for QF2 90 and 80, and the class head with plain cross-entropy L
+# for the loss ablation (Section 5.1).
+
+PHOTOSHOP_Q1 = ("ps8", "ps9", "ps10", "ps12")  # Figure 11: Photoshop qualities as Q1
+QF2_MISMATCH = 92  # Section 5.2: a QF2-90 model tested on QF2 92
+EVAL_BATCH = 128  # patches per forward pass when evaluating (any size gives the same estimates)
+
+
+def datasets(profile: str, seed: int = 0) -> dict:
+    """name -> DatasetSpec of every dataset the notebooks of ``profile`` read."""
+    p = get_profile(profile)
+    out = {}
+    for qf2 in p["qf1"]:  # the profile's QF2 values: 90, then 80
+        out[f"qf2-{qf2}-train"] = dataset_spec(profile, "train", qf2, seed)
+        out[f"qf2-{qf2}-test"] = dataset_spec(profile, "test", qf2, seed)
+        out[f"qf2-{qf2}-test-aligned"] = dataset_spec(profile, "test", qf2, seed, grid_shift="aligned")
+    q = QF2_MISMATCH
+    out[f"qf2-{q}-test"] = dataset_spec(profile, "test", q, seed, qf1=p["qf1"][90])
+    out[f"qf2-{q}-test-aligned"] = dataset_spec(profile, "test", q, seed, qf1=p["qf1"][90], grid_shift="aligned")
+    out["qf2-90-mismatch"] = dataset_spec(profile, "mismatch", 90, seed)
+    out["qf2-90-halfres"] = dataset_spec(profile, "mismatch", 90, seed, scale=0.5)
+    for shift, suffix in (("random", ""), ("aligned", "-aligned")):
+        out[f"qf2-90-photoshop{suffix}"] = dataset_spec(profile, "test", 90, seed, grid_shift=shift, qf1=PHOTOSHOP_Q1,
+                                                        encoder="pillow", subsampling="4:4:4")
+    return out
+
+
+# name -> (training dataset, head, loss); the loss of the class head is L (Eq. 1) or Lr (Eq. 5)
+MODELS = {
+    "qf2-90-class-Lr": ("qf2-90-train", "class", "Lr"),
+    "qf2-90-regression": ("qf2-90-train", "regression", "mse"),
+    "qf2-90-class-L": ("qf2-90-train", "class", "L"),
+    "qf2-80-class-Lr": ("qf2-80-train", "class", "Lr"),
+    "qf2-80-regression": ("qf2-80-train", "regression", "mse"),
+}

@@ -10,7 +10,7 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-from .sources import atomic_write_bytes
+from .paths import atomic_write_bytes
 
 PACKAGES = ("qpaper", "numpy", "opencv-python-headless", "Pillow", "scikit-image", "tensorflow", "keras",
             "pandas", "matplotlib")

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .experiments import MODELS, models_dir
-from .sources import atomic_write_bytes, sha256_file
+from .profiles import MODELS
+from .paths import atomic_write_bytes, models_dir, sha256_file
 
 PREFERENCE = ("paper", "mini", "smoke")  # when several profiles have a model for a QF2
 
@@ -21,13 +21,24 @@ class RegistryError(ValueError):
     """A missing, unknown or altered model; one line for the user."""
 
 
+def _summary(profile: str, root: Path | None = None):
+    """``results/<profile>/tables/tables1-4-summary.csv`` (None before the notebooks ran)."""
+    from .paths import results_dir
+    path = results_dir(profile, root) / "tables" / "tables1-4-summary.csv"
+    return pd.read_csv(path) if path.exists() else None
+
+
+def _summary_rows(summary, qf2: int, head: str, loss: str) -> list:
+    """The Tables 1-4 rows of the model trained with (head, loss) at ``qf2``."""
+    method = "proposed" if (head, loss) == ("class", "Lr") else "[10]" if head == "regression" else None
+    return list(summary[(summary["qf2"] == qf2) & (summary["method"] == method)].itertuples()) if method else []
+
+
 def manifest_entries(profile: str, root: Path | None = None) -> list[dict]:
     """The manifest entries of the trained models of ``profile`` (from their run folders), with
     the test metrics of ``results/<profile>/tables/tables1-4-summary.csv`` when present."""
-    from .experiments import ROOT
     mdir = models_dir(profile)
-    summary_csv = Path(root or ROOT) / "results" / profile / "tables" / "tables1-4-summary.csv"
-    summary = pd.read_csv(summary_csv) if summary_csv.exists() else None
+    summary = _summary(profile, root)
     out = []
     for name, (data, head, loss) in MODELS.items():
         run = mdir / name
@@ -37,8 +48,7 @@ def manifest_entries(profile: str, root: Path | None = None) -> list[dict]:
         qf2 = int(cfg["dataset_spec"]["qf2"])
         metrics = {}
         if summary is not None:
-            method = "proposed" if (head, loss) == ("class", "Lr") else "[10]" if head == "regression" else None
-            for r in summary[(summary["qf2"] == qf2) & (summary["method"] == method)].itertuples():
+            for r in _summary_rows(summary, qf2, head, loss):
                 metrics[f"table{r.table}"] = {"test": r.test, "AvgAcc": r.AvgAcc, "AvgMSE": r.AvgMSE}
         out.append({"name": name, "path": f"{name}/model.keras", "profile": profile, "qf2": qf2, "head": head,
                     "loss": cfg["loss"], "channels": cfg["channels"], "arch": cfg.get("arch", "densenet"),
@@ -51,6 +61,73 @@ def write_manifest(profile: str, root: Path | None = None) -> Path:
     path = models_dir(profile) / "manifest.json"
     atomic_write_bytes(path, json.dumps({"models": manifest_entries(profile, root)}, indent=1).encode())
     return path
+
+
+def model_cards(profile: str, root: Path | None = None) -> str:
+    """``models/<profile>/README.md``: per model its data, budget, final log row, test metrics
+    (from ``results/<profile>/tables/tables1-4-summary.csv`` when present), sha256, and what
+    differs from the paper."""
+    from .profiles import get_profile
+    paper_fit = get_profile("paper")["fit"]
+    mdir = models_dir(profile)
+    summary = _summary(profile, root)
+    out = [f"# Models of the {profile} profile", "",
+           f"Trained by `make reproduce PROFILE={profile} TRAIN=1` (`qpaper experiments models`), "
+           "each with `qpaper train`; loaded with `safe_mode=True`. This file is written by "
+           f"`qpaper report models --profile {profile}`.", ""]
+    for name, (data, head, loss) in MODELS.items():
+        run = mdir / name
+        if not (run / "model.keras").exists():
+            continue
+        cfg = json.loads((run / "config.json").read_text())
+        log = pd.read_csv(run / "log.csv")
+        last = log.iloc[-1]
+        spec = cfg["dataset_spec"]
+        seconds = float(log["seconds"].sum())
+        arch = cfg.get("arch", "densenet")
+        keys = ("depth", "lr", "epochs") if arch == "densenet" else ("lr", "batch", "epochs")
+        diffs = [f"{k} {cfg[k]} (paper {paper_fit[k]})" for k in keys if cfg.get(k) != paper_fit[k]]
+        if arch != "densenet":
+            diffs.insert(0, "backbone: the block-DCT front end at all 64 grid phases (qpaper/dctfeatures.py) with "
+                            f"dense layers of {cfg['width']} and {cfg['hidden']} units, not the DenseNet-40 on pixels")
+        if cfg.get("schedule", "constant") != "constant":
+            diffs.append(f"learning rate: {cfg['warmup']:.0%} linear warm-up to {cfg['lr']}, then cosine decay to 1% "
+                         "(the paper: constant 1e-5)")
+        if cfg.get("epoch_patches"):
+            diffs.append(f"{cfg['epoch_patches']} patches per epoch (paper: the whole set of 1e5 per QF1)")
+        diffs.append(f"trained on {spec['source']} ({spec['patches_per_qf1']} patches per QF1; paper: RAISE, 1e5)")
+        out += [f"## {name}", "",
+                f"- method: {'the proposed estimator' if head == 'class' and loss == 'Lr' else 'the regression CNN of [10]' if head == 'regression' else 'class head with cross-entropy L (ablation)'}; "
+                f"head `{cfg['head']}`, loss `{cfg['loss']}`" + (f" (c = {cfg['c']}, distance {cfg['distance']})" if head == "class" and cfg.get("c") else ""),
+                f"- data: `{data}` = {spec['source']} split {spec['split']}, QF2 {spec['qf2']}, QF1 {spec['qf1']}, "
+                f"grid shift {spec['grid_shift']}, {spec['channels']} input, {spec['encoder']} {spec['subsampling']}; "
+                f"content sha256 `{cfg['data_content_sha256'][:16]}`",
+                f"- budget: " + (f"DenseNet-{cfg['depth']} (growth {cfg['growth']})" if arch == "densenet" else
+                                 f"block-DCT backbone ({cfg.get('phases', 'all')} phases, width {cfg['width']}, "
+                                 f"hidden {cfg['hidden']})")
+                + f", Adam {cfg['lr']} ({cfg.get('schedule', 'constant')} schedule), batch {cfg['batch']}, "
+                f"{int(last['epoch'])} epochs" + (f" = {int(last['patches'])} patches seen" if "patches" in log else "")
+                + f", {seconds / 60:.1f} min of training"
+                + (f" at {log['patches_per_s'].median():.0f} patches/s" if "patches_per_s" in log else "")
+                + f" on the machine in the provenance of the results, seed {cfg['seed']}, backend {cfg['backend']}",
+                f"- last epoch: training accuracy {float(last['accuracy']):.4f}, MSE {float(last['mse']):.3f}; "
+                f"held-out scenes accuracy {float(last['val_accuracy']):.4f}, MSE {float(last['val_mse']):.3f}",
+                f"- sha256 of `model.keras`: `{sha256_file(run / 'model.keras')}`",
+                f"- load it in Python: `import qpaper; model = qpaper.load_model(\"models/{profile}/{name}/model.keras\")` "
+                "(custom layers registered, `safe_mode=True`, sha256 checked against the manifest)"]
+        if summary is not None:
+            for r in _summary_rows(summary, int(spec["qf2"]), head, loss):
+                out.append(f"- test, Table {r.table} ({r.test}): AvgAcc {r.AvgAcc:.4f}, AvgMSE {r.AvgMSE:.4f} "
+                           f"([table](../../results/{profile}/tables/tables1-4-summary.md))")
+        out += [f"- differs from the paper: {'; '.join(diffs)}", ""]
+    return "\n".join(out)
+
+
+def write_cards(profile: str, root: Path | None = None) -> tuple[Path, Path]:
+    """``qpaper report models``: ``models/<profile>/README.md`` (the cards) and ``manifest.json``."""
+    path = models_dir(profile) / "README.md"
+    atomic_write_bytes(path, model_cards(profile, root).encode())
+    return path, write_manifest(profile, root)
 
 
 def entries() -> list[dict]:
@@ -76,7 +153,7 @@ def choose(qf2: int, head: str = "class", loss: str = "Lr") -> tuple[dict, int]:
 
 def load(entry_or_path):
     """Load a registered entry (sha256 checked first) or a plain ``.keras`` path, safe_mode=True."""
-    from .train import load_model
+    from .model import load_model
     if isinstance(entry_or_path, dict):
         f = Path(entry_or_path["file"])
         if not f.is_file():

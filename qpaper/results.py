@@ -10,7 +10,6 @@ weighs the same).
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
@@ -18,10 +17,11 @@ import numpy as np
 import pandas as pd
 
 from . import evaluate as ev
-from . import experiments as ex
-from .jpeg import q_max
+from .profiles import MODELS
+from .jpeg import NC, q_max
+from .profiles import EVAL_BATCH
 from .provenance import record, write_sidecar
-from .sources import DATA_DIR, atomic_write_bytes, sha256_file
+from .paths import DATA_DIR, ROOT, atomic_write_bytes, datasets_dir, evaluations_dir, model_path, models_dir, results_dir, sha256_file
 
 # The numbers the paper's text gives (the tables and figures themselves are images in the
 # published version); every one cites where it is printed.
@@ -69,16 +69,16 @@ def _prior_parts(model: str) -> tuple[int, str]:
     return int(parts[1]), parts[2] if len(parts) > 2 else "median"
 
 
-def prior_estimate(profile: str, model: str, nc: int = 15) -> np.ndarray:
+def prior_estimate(profile: str, model: str, nc: int = NC) -> np.ndarray:
     """The best answer that ignores the image: per coefficient, the median (the best constant
     for MSE-like losses) or the mode (for the cross-entropy L) of the first nc zig-zag Q1 values
     of the training set's patches. A model whose rows do not beat it has not learned."""
-    from .djpeg import open_dataset
+    from .dataset import open_dataset
     qf2, kind = _prior_parts(model)
-    return constant_prior(open_dataset(ex.datasets_dir(profile) / f"qf2-{qf2}-train", verify=False)["q1"], kind, nc)
+    return constant_prior(open_dataset(datasets_dir(profile) / f"qf2-{qf2}-train", verify=False)["q1"], kind, nc)
 
 
-def constant_prior(q1, kind: str = "median", nc: int = 15) -> np.ndarray:
+def constant_prior(q1, kind: str = "median", nc: int = NC) -> np.ndarray:
     """Per coefficient, the median (rounded half up) or the mode of the first nc zig-zag values
     of training labels ``q1`` (an array [N, >= nc] or a list of such arrays)."""
     q = (np.concatenate(q1) if isinstance(q1, (list, tuple)) else np.asarray(q1))[:, :nc]
@@ -92,12 +92,12 @@ def validation_prior(profile: str, name: str) -> dict:
     of a trained run, computed as its ``log.csv`` computes ``val_accuracy`` and ``val_mse``
     (means over patches and coefficients, labels clipped to q_max): the line a learning curve
     must leave to show that the network learned something."""
-    from .djpeg import open_dataset
+    from .dataset import open_dataset
     from .losses import clip_labels
     from .train import split_validation
-    run = ex.models_dir(profile) / name
+    run = models_dir(profile) / name
     cfg = json.loads((run / "config.json").read_text())
-    d = open_dataset(ex.datasets_dir(profile) / ex.MODELS[name][0], verify=False)
+    d = open_dataset(datasets_dir(profile) / MODELS[name][0], verify=False)
     _, val, _ = split_validation(np.concatenate(d["meta"]), cfg["val_share"], cfg["val_max"], cfg["seed"])
     q = clip_labels(np.concatenate(d["q1"]), cfg["nc"])[0]
     qf2 = int(cfg["dataset_spec"]["qf2"])
@@ -111,9 +111,9 @@ def validation_prior(profile: str, name: str) -> dict:
 
 def _train_digest(profile: str, model: str) -> str:
     qf2, _ = _prior_parts(model)
-    man = ex.datasets_dir(profile) / f"qf2-{qf2}-train" / "manifest.json"
+    man = datasets_dir(profile) / f"qf2-{qf2}-train" / "manifest.json"
     if not man.exists():
-        raise FileNotFoundError(f"dataset {man.parent} is not built (python -m qpaper.experiments datasets "
+        raise FileNotFoundError(f"dataset {man.parent} is not built (qpaper experiments datasets "
                                 f"--profile {profile})")
     return json.loads(man.read_text())["content_sha256"]
 
@@ -121,26 +121,22 @@ def _train_digest(profile: str, model: str) -> str:
 def _code_digest() -> str:
     import hashlib
     h = hashlib.sha256()
-    for f in sorted((ex.ROOT / "qpaper" / "baselines").glob("*.py")):
+    for f in sorted((ROOT / "qpaper" / "baselines").glob("*.py")):
         h.update(f.read_bytes())
     return h.hexdigest()
-
-
-def results_dir(profile: str) -> Path:
-    return Path(os.environ.get("QPAPER_RESULTS", ex.ROOT / "results")) / profile
 
 
 # ---------------------------------------------------------------------------------------------
 # Evaluations, cached by (model sha256, dataset content digest)
 
-def evaluation(profile: str, model: str, dataset: str, batch: int = 128, progress: bool = True) -> pd.DataFrame:
+def evaluation(profile: str, model: str, dataset: str, batch: int = EVAL_BATCH, progress: bool = True) -> pd.DataFrame:
     """The tidy evaluation table (QF1 x aligned x coefficient) of a registered model, or of a
     model-based method (``galvan``, ``bianchi``: aligned grid; ``bianchi-grid``: the grid shift
     estimated first), or of a constant prior (:func:`prior`), on a registered dataset of
     ``profile``; computed once, then read from the cache."""
-    data = ex.datasets_dir(profile) / dataset
+    data = datasets_dir(profile) / dataset
     if not (data / "manifest.json").exists():
-        raise FileNotFoundError(f"dataset {data} is not built (python -m qpaper.experiments datasets "
+        raise FileNotFoundError(f"dataset {data} is not built (qpaper experiments datasets "
                                 f"--profile {profile})")
     digest = json.loads((data / "manifest.json").read_text())["content_sha256"]
     if model in BASELINES + GRID_BASELINES:
@@ -148,12 +144,12 @@ def evaluation(profile: str, model: str, dataset: str, batch: int = 128, progres
     elif is_prior(model):
         key = {"method": model, "train_content_sha256": _train_digest(profile, model), "data_content_sha256": digest}
     else:
-        mpath = ex.model_path(profile, model)
+        mpath = model_path(profile, model)
         if not mpath.exists():
-            raise FileNotFoundError(f"model {mpath} is missing (python -m qpaper.experiments models "
+            raise FileNotFoundError(f"model {mpath} is missing (qpaper experiments models "
                                     f"--profile {profile})")
         key = {"model_sha256": sha256_file(mpath), "data_content_sha256": digest}
-    cache = DATA_DIR / "processed" / "evaluations" / profile / f"{model}--{dataset}.csv"
+    cache = evaluations_dir(profile) / f"{model}--{dataset}.csv"
     kfile = cache.with_suffix(".json")
     if cache.exists() and kfile.exists() and json.loads(kfile.read_text()) == key:
         return pd.read_csv(cache, dtype={"qf1": str})
@@ -164,7 +160,7 @@ def evaluation(profile: str, model: str, dataset: str, batch: int = 128, progres
     elif is_prior(model):
         table, _, _ = ev.evaluate(prior_estimate(profile, model), data, progress=progress)
     else:
-        from .train import load_model
+        from .model import load_model
         table, _, _ = ev.evaluate(load_model(mpath), data, batch, progress=progress)
     cache.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(cache, table.to_csv(index=False).encode())
@@ -236,34 +232,6 @@ def describe(tidies: dict, aligned=None) -> str:
 # ---------------------------------------------------------------------------------------------
 # Figures
 
-def plot_per_coefficient(curves: dict, title: str = "", axes=None):
-    """Accuracy (top) and MSE (bottom) of each of the nc coefficients, one line per method, in the
-    layout of Figures 3-10. ``curves``: label -> :func:`per_coefficient` frame."""
-    import matplotlib.pyplot as plt
-    if axes is None:
-        fig, axes = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
-    else:
-        fig = axes[0].figure
-    markers = "osd^v<>"
-    for i, (label, c) in enumerate(curves.items()):
-        style = dict(ls="--", color="0.45", marker=None, zorder=1) if label.startswith("constant prior") else \
-            dict(marker=markers[i % 7], zorder=2 + i)
-        axes[0].plot(c["coefficient"], c["accuracy"], label=label, **style)
-        axes[1].plot(c["coefficient"], c["mse"], label=label, **style)
-    axes[0].set_ylabel("accuracy")
-    axes[0].set_ylim(0, 1.02)
-    axes[1].set_ylabel("MSE")
-    axes[1].set_xlabel("DCT coefficient (zig-zag index)")
-    axes[1].set_xticks(range(1, 16))
-    axes[0].legend(fontsize=8)
-    for a in axes:
-        a.grid(alpha=0.3)
-    if title:
-        axes[0].set_title(title, fontsize=10)
-    fig.tight_layout()
-    return fig
-
-
 # ---------------------------------------------------------------------------------------------
 # Writing results with provenance
 
@@ -282,7 +250,7 @@ def provenance(profile: str, seed: int, started: float, models=(), datasets=(), 
                        "train_content_sha256": _train_digest(profile, name),
                        "estimate": prior_estimate(profile, name).tolist()}
             continue
-        path = ex.model_path(profile, name)
+        path = model_path(profile, name)
         cfg = json.loads((path.parent / "config.json").read_text())
         m[name] = {"sha256": sha256_file(path), "head": cfg["head"], "loss": cfg["loss"], "c": cfg.get("c"),
                    "distance": cfg.get("distance"), "arch": cfg.get("arch", "densenet"),
@@ -291,12 +259,34 @@ def provenance(profile: str, seed: int, started: float, models=(), datasets=(), 
                    "channels": cfg["channels"], "schedule": cfg.get("schedule", "constant")}
     d = {}
     for name in datasets:
-        man = json.loads((ex.datasets_dir(profile) / name / "manifest.json").read_text())
+        man = json.loads((datasets_dir(profile) / name / "manifest.json").read_text())
         s = man["spec"]
         d[name] = {"content_sha256": man["content_sha256"], "source": s["source"], "split": s["split"],
                    "qf2": s["qf2"], "grid_shift": s["grid_shift"], "channels": s["channels"],
                    "encoder": f"{s['encoder']} {s['subsampling']}", "scale": s.get("scale", 1.0)}
     return record(profile, seed, started, models=m, datasets=d, data_manifests=data_manifests(), **extra)
+
+
+def datasets_table(datasets_dir) -> pd.DataFrame:
+    """One row per (dataset, QF1): patches, aligned share, images, scenes and the content digest."""
+    rows = []
+    for d in sorted(Path(datasets_dir).iterdir()):
+        mpath = d / "manifest.json"
+        if not mpath.exists():
+            continue
+        m = json.loads(mpath.read_text())
+        s = m["spec"]
+        for c in m["counts"]:
+            rows.append({"dataset": d.name, "source": s["source"], "split": s["split"], "qf2": s["qf2"],
+                         "qf1": c["qf1"], "patches": c["patches"], "aligned": c["aligned"],
+                         "aligned_share": round(c["aligned"] / c["patches"], 4) if c["patches"] else 0.0,
+                         "images": len(m["images"]), "scenes": len(m["scenes"]),
+                         "grid_shift": s["grid_shift"], "channels": s["channels"],
+                         "encoder": f"{s['encoder']} {s['subsampling']}",
+                         "build_seconds": m["build_seconds"], "content_sha256": m["content_sha256"][:16]})
+    if not rows:
+        raise ValueError(f"no built dataset under {datasets_dir}")
+    return pd.DataFrame(rows)
 
 
 def data_manifests() -> dict:

@@ -28,9 +28,10 @@ import cv2
 import numpy as np
 
 from . import jpeg
+from . import paths
+from .paths import atomic_write_bytes, processed_dir, sha256_file
 
 PACKAGE_DATA = Path(__file__).parent / "data"
-DATA_DIR = Path(os.environ.get("QPAPER_DATA", Path(__file__).resolve().parent.parent / "data"))
 IMAGE_SUFFIXES = (".png", ".tif", ".tiff")
 
 
@@ -46,49 +47,6 @@ class ImageRecord:
     sha256: str | None
     licence: str
     source: str
-
-
-def file_digest(path, algorithm: str = "sha256") -> str:
-    h = hashlib.new(algorithm)
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def sha256_file(path) -> str:
-    return file_digest(path, "sha256")
-
-
-def umask_mode(mode: int = 0o666) -> int:
-    """The permissions a plain ``open`` would give a new file under the process umask."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return mode & ~mask
-
-
-def temporary_beside(path, suffix: str = ".tmp") -> tuple[int, str]:
-    """(fd, name) of a new temporary file beside ``path``, with the umask's permissions (mkstemp
-    alone would leave it 0600 after the rename)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
-    os.fchmod(fd, umask_mode())
-    return fd, tmp
-
-
-def atomic_write_bytes(path, data: bytes) -> None:
-    """Write ``data`` to a temporary name beside ``path``, then rename: never half-written."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = temporary_beside(path)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 # ---------------------------------------------------------------------------------------------
@@ -144,7 +102,7 @@ def wallpaper_table() -> list[dict]:
 def wallpapers_source(data_dir=None) -> list[ImageRecord]:
     """The 37 prepared wallpapers (``data/processed/wallpapers``), pinned by the prepared
     manifest that ``make data`` writes after checking each original's sha256."""
-    d = Path(data_dir or DATA_DIR) / "processed" / "wallpapers"
+    d = processed_dir(data_dir) / "wallpapers"
     manifest = d / "manifest.tsv"
     if not manifest.exists():
         raise SourceError(f"wallpapers are not prepared ({manifest} missing): run `make data`")
@@ -194,7 +152,7 @@ def fetch_wallpapers(raw_dir=None, debs_dir=None, log=print) -> Path:
     """Download the four packages with ``apt-get download`` (no root needed), unpack them with
     ``dpkg-deb -x`` and copy the listed photos to ``raw_dir/wallpapers``, checking each sha256.
     ``debs_dir`` may hold the .deb files already (where apt is missing)."""
-    raw = Path(raw_dir or DATA_DIR / "raw")
+    raw = Path(raw_dir or paths.raw_dir())
     out = raw / "wallpapers"
     table = wallpaper_table()
     if all((out / f"{r['scene']}.jpg").exists() and sha256_file(out / f"{r['scene']}.jpg") == r["sha256"]
@@ -249,8 +207,8 @@ def prepare_wallpapers(raw_dir=None, data_dir=None, seed: int = 0, log=print) ->
     """``data/raw/wallpapers/*.jpg`` -> ``data/processed/wallpapers/*.png`` plus a manifest with
     the factor, size, trace score and sha256 of each prepared image. Refuses an image that
     still shows a JPEG trace."""
-    raw = Path(raw_dir or DATA_DIR / "raw") / "wallpapers"
-    out = Path(data_dir or DATA_DIR) / "processed" / "wallpapers"
+    raw = Path(raw_dir or paths.raw_dir()) / "wallpapers"
+    out = processed_dir(data_dir) / "wallpapers"
     manifest = out / "manifest.tsv"
     table = wallpaper_table()
     if manifest.exists():
@@ -286,7 +244,6 @@ def prepare_wallpapers(raw_dir=None, data_dir=None, seed: int = 0, log=print) ->
 # ---------------------------------------------------------------------------------------------
 # JPEG trace check
 
-_DCT = jpeg.dct_matrix()
 _PERIODS = np.arange(2, 21, dtype=np.float64)
 
 
@@ -306,8 +263,7 @@ def dct_comb_map(img: np.ndarray, nf: int = 15, max_side: int = 384) -> np.ndarr
             hh, ww = a.shape[0] // 8 * 8, a.shape[1] // 8 * 8
             if hh == 0 or ww == 0:
                 raise ValueError("image too small for a DCT trace check")
-            b = a[:hh, :ww].reshape(hh // 8, 8, ww // 8, 8).transpose(0, 2, 1, 3)
-            c = np.einsum("ij,abjk,lk->abil", _DCT, b, _DCT).reshape(-1, 64)[:, jpeg.ZIGZAG[1:nf]]
+            c = jpeg.block_dct(a, level_shift=0.0)[:, 1:nf]
             vals = []
             for f in range(c.shape[1]):
                 x = c[:, f]
@@ -341,7 +297,7 @@ def folder_source(path) -> list[ImageRecord]:
 
 def fetched_source(name: str, data_dir=None) -> list[ImageRecord]:
     """RAISE or Dresden images fetched by ``qpaper data fetch`` (their manifest pins sha256)."""
-    d = Path(data_dir or DATA_DIR) / "raw" / name
+    d = paths.raw_dir(data_dir) / name
     manifest = d / "manifest.tsv"
     if not manifest.exists():
         raise SourceError(f"{name} is not fetched ({manifest} missing): run "

@@ -17,60 +17,13 @@ from pathlib import Path
 
 import keras
 import numpy as np
-from keras import ops
 
-from . import djpeg
-from .jpeg import NC, blocks, q_max
+from .dataset import open_dataset
+from .jpeg import NC
 from .losses import C, clip_labels, get_loss
-from .model import ARCHS, build_model
+from .model import ARCHS, build_model, load_model, metrics_for
 from .profiles import get_profile
-from .sources import atomic_write_bytes
-
-
-# ---------------------------------------------------------------------------------------------
-# Metrics with keras.ops (Section 5): accuracy = share of exact coefficients, MSE of the estimate.
-
-def estimate(y_pred, head: str, nc: int = NC):
-    """The estimated q1 (float tensor, nc columns) from a head's output, with keras.ops."""
-    qm = q_max(nc)
-    if head == "class":
-        cols = [ops.argmax(y_pred[:, a:b], axis=-1) + 1 for a, b in blocks(qm)]
-        return ops.cast(ops.stack(cols, axis=1), "float32")
-    return ops.clip(ops.round(ops.cast(y_pred, "float32")), 1.0, ops.convert_to_tensor(qm.astype("float32")))
-
-
-def _accuracy(y_true, y_pred, head):
-    return ops.mean(ops.cast(ops.equal(estimate(y_pred, head), ops.cast(y_true, "float32")), "float32"), axis=-1)
-
-
-def _mse(y_true, y_pred, head):
-    return ops.mean(ops.square(estimate(y_pred, head) - ops.cast(y_true, "float32")), axis=-1)
-
-
-# named, registered functions, so that saved models load with safe_mode=True
-@keras.saving.register_keras_serializable(package="qpaper")
-def class_accuracy(y_true, y_pred):
-    return _accuracy(y_true, y_pred, "class")
-
-
-@keras.saving.register_keras_serializable(package="qpaper")
-def class_mse(y_true, y_pred):
-    return _mse(y_true, y_pred, "class")
-
-
-@keras.saving.register_keras_serializable(package="qpaper")
-def regression_accuracy(y_true, y_pred):
-    return _accuracy(y_true, y_pred, "regression")
-
-
-@keras.saving.register_keras_serializable(package="qpaper")
-def regression_mse(y_true, y_pred):
-    return _mse(y_true, y_pred, "regression")
-
-
-def metrics_for(head: str) -> list:
-    acc, mse = (class_accuracy, class_mse) if head == "class" else (regression_accuracy, regression_mse)
-    return [keras.metrics.MeanMetricWrapper(acc, name="accuracy"), keras.metrics.MeanMetricWrapper(mse, name="mse")]
+from .paths import atomic_write_bytes
 
 
 # ---------------------------------------------------------------------------------------------
@@ -227,7 +180,7 @@ def _fmt(v):
 
 
 def save_model(model, path: Path) -> None:
-    from .sources import temporary_beside
+    from .paths import temporary_beside
     fd, tmp = temporary_beside(path, ".keras")
     os.close(fd)
     try:
@@ -236,17 +189,6 @@ def save_model(model, path: Path) -> None:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-
-
-def load_model(path) -> keras.Model:
-    """Load a ``.keras`` model with ``safe_mode=True`` (no arbitrary code)."""
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"model {p} not found")
-    try:
-        return keras.saving.load_model(p, safe_mode=True)
-    except Exception:  # a corrupt or foreign file: one line for the user
-        raise ValueError(f"cannot load model {p}: not a readable .keras model file") from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -289,7 +231,7 @@ def train(data_dir, out_dir, profile: str = "smoke", head: str = "class", loss: 
     strategy = _strategy(devices)  # first: logical devices must be set before TensorFlow starts
     out = Path(out_dir)
     cfg_path = out / "config.json"
-    d = djpeg.open_dataset(data_dir, verify=False)
+    d = open_dataset(data_dir, verify=False)
     cfg = run_config(profile, head, loss, data_dir, seed, distance, regression_loss, **overrides)
     if resume:
         if not cfg_path.exists() or not (out / "checkpoint.keras").exists():

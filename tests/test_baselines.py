@@ -4,7 +4,8 @@ import pytest
 
 from qpaper import jpeg
 from qpaper.baselines import bianchi, common, galvan, predict_q1_baseline
-from qpaper.explain import block_dct, compress_gray
+from qpaper.explain import compress_gray
+from qpaper.jpeg import block_dct
 
 Q2_90 = jpeg.standard_table(90)
 

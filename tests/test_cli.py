@@ -1,3 +1,4 @@
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -92,11 +93,11 @@ def test_evaluate_a_model_based_method_on_an_aligned_dataset(tmp_path):
 
     import pandas as pd
 
-    from qpaper import djpeg
+    from qpaper import shards
     from qpaper.djpeg import DatasetSpec
     spec = DatasetSpec(source="skimage", split="all", qf2=90, qf1=(60, 95), patches_per_image=6, patches_per_qf1=48,
                        grid_shift="aligned")
-    djpeg.build(spec, tmp_path / "d", workers=1, progress=False, log=lambda *a: None)
+    shards.build(spec, tmp_path / "d", workers=1, progress=False, log=lambda *a: None)
     for method in ("galvan", "bianchi"):
         out = tmp_path / f"{method}.csv"
         r = run("evaluate", "--method", method, "--data", tmp_path / "d", "--out", out, "--quiet")
@@ -111,15 +112,15 @@ def test_evaluate_a_model_based_method_on_an_aligned_dataset(tmp_path):
     assert r.returncode == 2 and "--model" in r.stderr and not (tmp_path / "x.csv").exists()
 
 
-def test_workflow_subcommands_pass_their_arguments_to_the_modules(capsys):
+def test_every_workflow_is_a_qpaper_subcommand_and_the_makefile_calls_only_those(capsys):
     from qpaper import cli
     assert cli.main(["notebooks", "--only", "no-such-notebook"]) == 2
     assert "no notebook matches" in capsys.readouterr().err
     assert cli.main(["--help"]) == 0
     out = capsys.readouterr().out
-    assert all(f"    {name}" in out for name in ("experiments", "notebooks", "report", "gpu", "estimate"))
+    assert all(f"    {name}" in out for name in ("reproduce", "experiments", "notebooks", "report", "gpu", "estimate"))
     makefile = (Path(__file__).resolve().parent.parent / "Makefile").read_text()
-    assert "python -m" not in makefile and "qpaper notebooks" in makefile and "qpaper experiments" in makefile
+    assert "python -m" not in makefile and "qpaper reproduce" in makefile and "qpaper notebooks" in makefile and "qpaper experiments" in makefile
 
 
 def test_train_then_evaluate_a_model_through_the_cli(tmp_path):
@@ -156,3 +157,73 @@ def test_data_trace_tells_a_jpeg_history_from_none(tmp_path):
     assert r.returncode == 0, r.stderr
     lines = dict(line.split("\t")[0::2] for line in r.stdout.strip().splitlines())
     assert lines[str(tmp_path / "clean.png")] == "no trace found" and lines[str(tmp_path / "was-jpeg.png")] == "JPEG trace"
+
+
+def test_experiments_list_names_every_dataset_and_model_of_the_profile(capsys):
+    from qpaper import profiles
+    assert cli.main(["experiments", "list", "--profile", "mini"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    specs = profiles.datasets("mini")
+    assert [line.split(" ", 1)[0] for line in lines] == list(specs) + list(profiles.MODELS)
+    first = lines[0].split(" ", 1)
+    assert json.loads(first[1]) == specs[first[0]].to_dict()
+    assert "qf2-80-regression qf2-80-train regression mse" in lines
+
+
+def test_reproduce_builds_trains_runs_and_reports_a_profile(tmp_path, monkeypatch, capsys):
+    """``qpaper reproduce`` (what ``make reproduce`` runs) on the smoke profile, into temporary
+    data, models and results folders, with one stand-in notebook: every dataset of the profile is
+    built, every model trained (in this process) with a log, the notebook executed and timed, the
+    model cards and registry written, and the README's estimate example made with the new model.
+    A second run trains nothing and leaves the models' bytes alone."""
+    from qpaper import notebooks, paths, profiles
+    monkeypatch.setattr(paths, "DATA_DIR", tmp_path / "data")
+    monkeypatch.setenv("QPAPER_MODELS", str(tmp_path / "models"))
+    monkeypatch.setenv("QPAPER_RESULTS", str(tmp_path / "results"))
+    nbdir = tmp_path / "notebooks"
+    nbdir.mkdir()
+    (nbdir / "01-stand-in.py").write_text('# %% tags=["parameters"]\nprofile = "smoke"\nseed = 0\n\n# %%\nx = 1\n')
+    monkeypatch.setattr(notebooks, "NOTEBOOK_DIR", nbdir)
+    assert cli.main(["reproduce", "--profile", "smoke", "--workers", "1"]) == 0
+    for name in profiles.datasets("smoke"):
+        assert json.loads((tmp_path / "data/processed/datasets/smoke" / name / "manifest.json").read_text())["count"] > 0
+    models = tmp_path / "models" / "smoke"
+    for name in profiles.MODELS:
+        assert (models / name / "model.keras").exists(), name
+        assert len((models / name / "log.csv").read_text().splitlines()) == 1 + profiles.PROFILES["smoke"]["fit"]["epochs"]
+    assert (tmp_path / "results/smoke/notebooks/01-stand-in.ipynb").exists()
+    assert (tmp_path / "results/smoke/notebooks/timings.csv").read_text().startswith("notebook,seconds\n01-stand-in,")
+    manifest = json.loads((models / "manifest.json").read_text())["models"]
+    assert sorted(e["name"] for e in manifest) == sorted(profiles.MODELS)
+    assert all(f"## {name}" in (models / "README.md").read_text() for name in profiles.MODELS)
+    example = (tmp_path / "results/smoke/estimate-example.txt").read_text()
+    assert "$ qpaper estimate coffee-pillow70-opencv90.jpg --method galvan" in example
+    assert "qf2-90-class-Lr" in example
+    digest = {n: (models / n / "model.keras").read_bytes() for n in profiles.MODELS}
+    capsys.readouterr()
+    assert cli.main(["reproduce", "--profile", "smoke", "--workers", "1"]) == 0
+    assert capsys.readouterr().out.count("exists (make reproduce TRAIN=1 retrains it)") == len(profiles.MODELS)
+    assert digest == {n: (models / n / "model.keras").read_bytes() for n in profiles.MODELS}
+
+
+def test_report_readme_rewrites_the_results_block_of_a_project_folder(tmp_path):
+    """``qpaper report readme --root``: the block between the markers is rewritten from that
+    folder's results tables, every number linked to its table; the text around it is kept."""
+    import shutil
+
+    from qpaper import report
+    root = Path(__file__).resolve().parent.parent
+    shutil.copytree(root / "results" / "mini" / "tables", tmp_path / "results" / "mini" / "tables")
+    summary = tmp_path / "results/mini/tables/tables1-4-summary.csv"
+    rows = summary.read_text().splitlines()
+    cells = rows[1].split(",")
+    cells[4] = "0.1234"  # a number only this folder's table holds
+    summary.write_text("\n".join([rows[0], ",".join(cells), *rows[2:]]) + "\n")
+    (tmp_path / "README.md").write_text(f"before\n{report.BEGIN}\nstale\n{report.END}\nafter\n")
+    r = run("report", "readme", "--profile", "mini", "--root", tmp_path)
+    assert r.returncode == 0, r.stderr
+    text = (tmp_path / "README.md").read_text()
+    assert text.startswith("before\n") and text.endswith("after\n") and "stale" not in text
+    assert f"| Table 1: QF2 90, {cells[2]} | {cells[3]} | [0.1234](results/mini/tables/tables1-4-summary.md) |" in text
+    r = run("report", "readme", "--profile", "mini", "--root", tmp_path / "nowhere")
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1

@@ -4,7 +4,7 @@ import os
 import numpy as np
 import pytest
 
-from qpaper import djpeg, jpeg
+from qpaper import dataset, djpeg, jpeg, shards
 from qpaper.djpeg import DatasetSpec, DJpegDataset
 
 
@@ -97,54 +97,54 @@ def test_crop_path_is_bit_identical_to_the_whole_image_path(sub):
 
 def test_build_is_independent_of_worker_count(tmp_path):
     s = spec(patches_per_image=10, patches_per_qf1=30)
-    m1 = djpeg.build(s, tmp_path / "w1", workers=1, progress=False, log=lambda *_: None)
-    m2 = djpeg.build(s, tmp_path / "w2", workers=2, progress=False, log=lambda *_: None)
+    m1 = shards.build(s, tmp_path / "w1", workers=1, progress=False, log=lambda *_: None)
+    m2 = shards.build(s, tmp_path / "w2", workers=2, progress=False, log=lambda *_: None)
     assert m1["content_sha256"] == m2["content_sha256"]
     for f in ("x", "q1", "meta"):
         for k in range(len(m1["shards"])):
             n = f"{f}-{k:05d}.npy"
             assert (tmp_path / "w1" / n).read_bytes() == (tmp_path / "w2" / n).read_bytes()
-    x, q1, meta = djpeg.load_arrays(tmp_path / "w1")
+    x, q1, meta = dataset.load_arrays(tmp_path / "w1")
     ds = DJpegDataset(s)
     for i in (0, 17, 59):
         assert np.array_equal(x[i], ds[i][0]) and np.array_equal(q1[i], ds[i][1])
 
 
 def test_a_half_written_shard_is_detected_and_rebuilt(tmp_path, monkeypatch):
-    monkeypatch.setattr(djpeg, "SHARD_PATCHES", 20)
+    monkeypatch.setattr(shards, "SHARD_PATCHES", 20)
     s = spec(patches_per_image=10, patches_per_qf1=40)
     out = tmp_path / "d"
-    m = djpeg.build(s, out, workers=1, progress=False, log=lambda *_: None)
+    m = shards.build(s, out, workers=1, progress=False, log=lambda *_: None)
     assert len(m["shards"]) == 4
-    good = djpeg.info(out)
+    good = dataset.info(out)
     # corrupt a shard in place: info refuses it
     x1 = out / "x-00001.npy"
     data = x1.read_bytes()
     x1.write_bytes(data[: len(data) // 2])
     with pytest.raises(djpeg.DatasetError):
-        djpeg.info(out)
+        dataset.info(out)
     # a killed build: the marker is missing for shard 2, a stray temporary file lies around
     (out / "done-00002.json").unlink()
     (out / ".x-00002.npy.abc.tmp").write_bytes(b"partial")
     os.remove(out / "manifest.json")
     with pytest.raises(djpeg.DatasetError, match="manifest"):
-        djpeg.open_dataset(out)
+        dataset.open_dataset(out)
     built = []
-    monkeypatch.setattr(djpeg, "_build_shard", lambda a, f=djpeg._build_shard: built.append(a[0]) or f(a))
-    djpeg.build(s, out, workers=1, progress=False, log=lambda *_: None)
+    monkeypatch.setattr(shards, "_build_shard", lambda a, f=shards._build_shard: built.append(a[0]) or f(a))
+    shards.build(s, out, workers=1, progress=False, log=lambda *_: None)
     assert sorted(built) == [1, 2]  # the truncated one and the unmarked one, nothing else
-    assert djpeg.info(out) == good
+    assert dataset.info(out) == good
 
 
 def test_a_folder_holding_another_spec_is_refused(tmp_path):
-    djpeg.build(spec(patches_per_qf1=10), tmp_path, workers=1, progress=False, log=lambda *_: None)
+    shards.build(spec(patches_per_qf1=10), tmp_path, workers=1, progress=False, log=lambda *_: None)
     with pytest.raises(djpeg.DatasetError, match="another"):
-        djpeg.build(spec(patches_per_qf1=20), tmp_path, workers=1, progress=False, log=lambda *_: None)
+        shards.build(spec(patches_per_qf1=20), tmp_path, workers=1, progress=False, log=lambda *_: None)
 
 
 def test_info_reports_counts_and_digest_last(tmp_path):
-    m = djpeg.build(spec(), tmp_path, workers=1, progress=False, log=lambda *_: None)
-    text = djpeg.info(tmp_path)
+    m = shards.build(spec(), tmp_path, workers=1, progress=False, log=lambda *_: None)
+    text = dataset.info(tmp_path)
     assert text.splitlines()[-1] == f"content sha256 {m['content_sha256']}"
     assert "    60       60" in text
     assert json.loads((tmp_path / "manifest.json").read_text())["count"] == 120

@@ -35,7 +35,7 @@ def registry_dir(tmp_path_factory):
     import keras
 
     from qpaper import model
-    from qpaper.sources import sha256_file
+    from qpaper.paths import sha256_file
     from qpaper.train import save_model
     root = tmp_path_factory.mktemp("models")
     run = root / "mini" / "qf2-90-class-Lr"
@@ -174,9 +174,9 @@ def test_large_images_are_sampled_in_bounded_batches():
 
 
 def test_the_readme_example_transcript(registry_dir, monkeypatch, tmp_path):
-    from qpaper import report
+    from qpaper import paths, report
     monkeypatch.setenv("QPAPER_MODELS", str(registry_dir))
-    monkeypatch.setattr(report, "DATA_DIR", tmp_path / "data")
+    monkeypatch.setattr(paths, "DATA_DIR", tmp_path / "data")
     out = report.estimate_example("mini", tmp_path)
     text = out.read_text()
     assert text.count("$ qpaper estimate coffee-pillow70-opencv90.jpg") == 2 and "--method galvan" in text

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from qpaper import djpeg, experiments, explain, jpeg, report
+from qpaper import djpeg, explain, jpeg, paths, profiles, report, shards
 from qpaper import results as rs
 from qpaper.djpeg import DatasetSpec
 from qpaper.profiles import PROFILES
@@ -66,7 +66,7 @@ def test_block_dct_matches_opencv():
     import cv2
     rng = np.random.default_rng(0)
     img = rng.integers(0, 256, (16, 24), dtype=np.uint8)
-    c = explain.block_dct(img)
+    c = jpeg.block_dct(img)
     ref = cv2.dct(img[8:16, 8:16].astype(np.float32) - 128).reshape(64)[jpeg.ZIGZAG]
     np.testing.assert_allclose(c[4], ref, atol=1e-3)
 
@@ -100,8 +100,8 @@ def test_averages_weigh_patches_within_a_qf1_and_qf1_values_equally():
 def test_the_constant_prior_is_the_median_or_mode_of_the_training_labels(tmp_path, monkeypatch):
     spec = DatasetSpec(source="skimage", split="all", qf2=90, qf1=(60, 80, 95), patches_per_image=4,
                        patches_per_qf1=12)
-    djpeg.build(spec, tmp_path / "qf2-90-train", workers=1, progress=False, log=QUIET)
-    monkeypatch.setattr(experiments, "datasets_dir", lambda profile: tmp_path)
+    shards.build(spec, tmp_path / "qf2-90-train", workers=1, progress=False, log=QUIET)
+    monkeypatch.setattr(rs, "datasets_dir", lambda profile: tmp_path)
     z = {q: jpeg.zigzag(jpeg.standard_table(q))[:15] for q in (60, 80, 95)}
     assert rs.prior_estimate("smoke", rs.prior(90)).tolist() == z[80].tolist()  # the middle of three equal groups
     mode = rs.prior_estimate("smoke", rs.prior(90, "mode"))
@@ -117,17 +117,17 @@ def test_the_constant_prior_is_the_median_or_mode_of_the_training_labels(tmp_pat
 
 def test_every_profile_lists_the_datasets_and_models_the_notebooks_need():
     for profile in PROFILES:
-        d = experiments.datasets(profile)
+        d = profiles.datasets(profile)
         assert d["qf2-92-test"].qf2 == 92 and d["qf2-92-test"].qf1 == d["qf2-90-test"].qf1
         assert d["qf2-90-test-aligned"].grid_shift == "aligned"
         assert d["qf2-90-halfres"].scale == 0.5
-        assert d["qf2-90-photoshop"].qf1 == experiments.PHOTOSHOP_Q1
+        assert d["qf2-90-photoshop"].qf1 == profiles.PHOTOSHOP_Q1
         assert d["qf2-90-photoshop"].encoder == "pillow" and d["qf2-90-photoshop"].subsampling == "4:4:4"
         assert d["qf2-90-train"].split != "test" and d["qf2-90-test"].split != "train"
-    mini = experiments.datasets("mini")
+    mini = profiles.datasets("mini")
     assert mini["qf2-90-train"].source == mini["qf2-90-test"].source == "wallpapers"
     assert mini["qf2-90-mismatch"].source == "skimage"
-    paper = experiments.datasets("paper")
+    paper = profiles.datasets("paper")
     assert (paper["qf2-90-train"].source, paper["qf2-90-mismatch"].source) == ("raise", "dresden")
 
 
@@ -181,7 +181,7 @@ def test_notebooks_run_on_their_smoke_defaults_under_nbval(tmp_path):
     models and results go to temporary folders, and every table and figure is written."""
     import jupytext
     import nbformat
-    sources = sorted((Path(experiments.ROOT) / "notebooks").glob("[0-9][0-9]-*.py"))
+    sources = sorted((Path(paths.ROOT) / "notebooks").glob("[0-9][0-9]-*.py"))
     assert len(sources) >= 7
     nbdir = tmp_path / "nb"
     nbdir.mkdir()
@@ -207,7 +207,7 @@ def test_notebooks_run_on_their_smoke_defaults_under_nbval(tmp_path):
     assert {prior, "constant prior (mode)"} <= set(ablation["method"])
     prov = json.loads((res / "tables" / "tables1-4-summary.csv.provenance.json").read_text())
     assert prov["profile"] == "smoke" and prov["seed"] == 0
-    from qpaper.sources import sha256_file
+    from qpaper.paths import sha256_file
     assert {"galvan", "bianchi"} <= set(prov["models"])
     for m, info in prov["models"].items():
         if m in rs.BASELINES + rs.GRID_BASELINES:  # model-based: no file, the digest of their code
@@ -232,14 +232,14 @@ def test_a_failing_notebook_gives_one_line_and_status_1(tmp_path, monkeypatch):
     bad.mkdir()
     (bad / "01-bad.py").write_text('# %% tags=["parameters"]\nprofile = "smoke"\nseed = 0\n\n# %%\n'
                                    'raise RuntimeError("boom")\n')
-    from qpaper import notebooks
+    from qpaper import cli, notebooks
     monkeypatch.setattr(notebooks, "NOTEBOOK_DIR", bad)
-    assert notebooks.main(["--profile", "smoke", "--out", str(tmp_path / "out")]) == 1
+    assert cli.main(["notebooks", "--profile", "smoke", "--out", str(tmp_path / "out")]) == 1
     assert not (tmp_path / "out" / "01-bad.ipynb").exists() and not list((tmp_path / "out").glob(".*"))
 
 
 def test_only_picks_notebooks_by_number_and_keeps_the_other_timings(tmp_path, monkeypatch, capsys):
-    from qpaper import notebooks
+    from qpaper import cli, notebooks
     assert notebooks.matches("07-localization", "7") and notebooks.matches("07-localization", "07")
     assert notebooks.matches("07-localization", "07-loc") and not notebooks.matches("07-localization", "0")
     assert not notebooks.matches("17-other", "7")
@@ -249,11 +249,11 @@ def test_only_picks_notebooks_by_number_and_keeps_the_other_timings(tmp_path, mo
         (nbdir / f"{name}.py").write_text('# %% tags=["parameters"]\nprofile = "smoke"\nseed = 0\n\n# %%\nx = 1\n')
     monkeypatch.setattr(notebooks, "NOTEBOOK_DIR", nbdir)
     out = tmp_path / "out"
-    assert notebooks.main(["--profile", "smoke", "--out", str(out)]) == 0
-    assert notebooks.main(["--profile", "smoke", "--out", str(out), "--only", "2"]) == 0
+    assert cli.main(["notebooks", "--profile", "smoke", "--out", str(out)]) == 0
+    assert cli.main(["notebooks", "--profile", "smoke", "--out", str(out), "--only", "2"]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["01-a.ipynb", "02-b.ipynb", "timings.csv",
                                                      "timings.csv.provenance.json"]  # no temporary file left
     rows = (out / "timings.csv").read_text().splitlines()
     assert rows[0] == "notebook,seconds" and [r.split(",")[0] for r in rows[1:]] == ["01-a", "02-b"]
     assert all(float(r.split(",")[1]) > 0 for r in rows[1:])
-    assert notebooks.main(["--profile", "smoke", "--out", str(out), "--only", "9"]) == 2
+    assert cli.main(["notebooks", "--profile", "smoke", "--out", str(out), "--only", "9"]) == 2

@@ -100,3 +100,28 @@ def test_url_list_needs_a_url_column(tmp_path):
     p.write_text("a,b\n1,2\n")
     with pytest.raises(SourceError, match="URL column"):
         fetch.read_url_list(p, "dresden")
+
+
+def test_data_fetch_through_the_cli_downloads_checks_and_lists(server, tmp_path):
+    """``qpaper data fetch raise --csv`` against the local server: files and manifest on disk,
+    one summary line; a bad list is one error line and status 2."""
+    import os
+    import subprocess
+    import sys
+    sha = {n: hashlib.sha256(d).hexdigest() for n, d in FILES.items()}
+    csv = tmp_path / "RAISE_8k.csv"
+    write_csv(csv, server, list(FILES), sha)
+    out = tmp_path / "raw" / "raise"  # data/raw/raise with QPAPER_DATA as data/
+    cmd = [sys.executable, "-m", "qpaper.cli", "data", "fetch", "raise", "--csv", str(csv)]
+    r = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, QPAPER_DATA=str(tmp_path)))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().splitlines()[-1] == f"raise: downloaded and checked into {out}"
+    assert all((out / n).read_bytes() == d for n, d in FILES.items())
+    r = subprocess.run([sys.executable, "-m", "qpaper.cli", "data", "list", "raise"], capture_output=True, text=True,
+                       env=dict(os.environ, QPAPER_DATA=str(tmp_path)))
+    assert r.returncode == 0, r.stderr
+    assert sorted(line.split("\t")[0] for line in r.stdout.splitlines()[1:]) == ["img0", "img1", "img2"]
+    (tmp_path / "bad.csv").write_text("a,b\n1,2\n")
+    r = subprocess.run(cmd[:7] + [str(tmp_path / "bad.csv"), "--out", str(tmp_path / "o")], capture_output=True,
+                       text=True)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "URL column" in r.stderr

@@ -2,21 +2,21 @@
 import numpy as np
 import pytest
 
-from qpaper import jpeg, localize
+from qpaper import jpeg, localize, regions, splices
 
 
 def test_splices_are_deterministic_non_aligned_and_labelled(astronaut, coffee):
     bg = np.ascontiguousarray(astronaut[:384, :384])
     donors = [np.ascontiguousarray(coffee[:384, :384]), np.ascontiguousarray(astronaut[100:484, 100:484])]
-    a = localize.make_splice(bg, donors, 75, [95, 85], qf2=90, seed=3)
-    b = localize.make_splice(bg, donors, 75, [95, 85], qf2=90, seed=3)
+    a = splices.make_splice(bg, donors, 75, [95, 85], qf2=90, seed=3)
+    b = splices.make_splice(bg, donors, 75, [95, 85], qf2=90, seed=3)
     assert a.jpeg == b.jpeg and np.array_equal(a.mask, b.mask)
     assert a.shift != (0, 0) and a.mask.shape == jpeg.decode(a.jpeg).shape[:2]
     assert set(np.unique(a.mask)) == {0, 1, 2} and 0.05 < (a.mask > 0).mean() < 0.3
     assert np.array_equal(jpeg.luminance_table(a.jpeg), jpeg.standard_table(90))
-    c = localize.make_splice(bg, donors, 75, [95, 85], qf2=90, seed=4)
+    c = splices.make_splice(bg, donors, 75, [95, 85], qf2=90, seed=4)
     assert not np.array_equal(a.mask, c.mask)
-    single = localize.make_splice(bg, donors[:1], 75, [None], qf2=90, seed=3)
+    single = splices.make_splice(bg, donors[:1], 75, [None], qf2=90, seed=3)
     assert single.qf1 == [75, None]
 
 
@@ -29,8 +29,8 @@ def test_clustering_finds_planted_regions_and_their_donors():
     qm[truth == 2] = jpeg.zigzag(jpeg.standard_table(85))[:15]
     noise = rng.random(qm.shape[:2]) < 0.05  # a few wrong positions
     qm[noise, 0] += 3
-    r = localize.cluster(qm)
-    s = localize.scores(r["mask"], truth > 0, r["score"])
+    r = regions.cluster(qm)
+    s = regions.scores(r["mask"], truth > 0, r["score"])
     assert s["F1"] > 0.95 and s["MCC"] > 0.9 and s["AUC"] > 0.95
     assert r["k"] >= 3  # two donors told apart
     lab = r["labels"]
@@ -41,25 +41,25 @@ def test_clustering_finds_planted_regions_and_their_donors():
 
 def test_a_uniform_map_has_no_tampering():
     qm = np.tile(jpeg.zigzag(jpeg.standard_table(80))[:15], (20, 20, 1))
-    r = localize.cluster(qm)
+    r = regions.cluster(qm)
     assert r["k"] == 1 and not r["mask"].any()
 
 
 def test_auc_and_scores_by_hand():
-    assert localize.auc([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1]) == pytest.approx(0.75)
-    assert localize.auc([1, 1, 1, 1], [0, 1, 0, 1]) == pytest.approx(0.5)
-    s = localize.scores(np.array([1, 1, 0, 0], bool), np.array([1, 0, 1, 0], bool), np.array([2, 1, 1, 0]))
+    assert regions.auc([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1]) == pytest.approx(0.75)
+    assert regions.auc([1, 1, 1, 1], [0, 1, 0, 1]) == pytest.approx(0.5)
+    s = regions.scores(np.array([1, 1, 0, 0], bool), np.array([1, 0, 1, 0], bool), np.array([2, 1, 1, 0]))
     assert s["F1"] == pytest.approx(0.5) and s["MCC"] == pytest.approx(0.0)
 
 
 def test_window_geometry():
-    ys, xs = localize.window_grid((200, 130), 8)
+    ys, xs = regions.window_grid((200, 130), 8)
     assert ys.tolist() == list(range(0, 137, 8)) and xs.tolist() == list(range(0, 67, 8))
     mask = np.zeros((200, 130), int)
     mask[100:, :] = 1
-    t = localize.truth_at_windows(mask, 8)
+    t = regions.truth_at_windows(mask, 8)
     assert t.shape == (len(ys), len(xs)) and (t[ys + 32 >= 100] == 1).all() and (t[ys + 32 < 100] == 0).all()
-    px = localize.to_pixels(t, (200, 130), 8)
+    px = regions.to_pixels(t, (200, 130), 8)
     assert px.shape == (200, 130) and px[150, 60] == 1 and px[10, 10] == 0
 
 
@@ -110,7 +110,7 @@ def test_localize_cli_writes_maps_of_a_generated_splice(tmp_path, tiny_model, as
     import json
     from qpaper import cli
     from qpaper.train import save_model
-    s = localize.make_splice(np.ascontiguousarray(astronaut[:256, :256]), [np.ascontiguousarray(coffee[:256, :256])],
+    s = splices.make_splice(np.ascontiguousarray(astronaut[:256, :256]), [np.ascontiguousarray(coffee[:256, :256])],
                              75, [95], 90, seed=2)
     img = tmp_path / "splice.jpg"
     img.write_bytes(s.jpeg)
@@ -150,13 +150,13 @@ def test_donor_rectangles_come_from_textured_regions(astronaut):
     bg = np.ascontiguousarray(astronaut[:384, :384])
     donor = np.ascontiguousarray(astronaut[100:484, 100:484]).copy()
     donor[:, :260] = 128  # mostly flat: a random rectangle would often be featureless
-    assert localize.texture(donor[:, :200]) < 0.5 and localize.texture(astronaut[300:400, 300:400]) > 6
+    assert splices.texture(donor[:, :200]) < 0.5 and splices.texture(astronaut[300:400, 300:400]) > 6
     for seed in range(4):
-        s = localize.make_splice(bg, [donor], 75, [95], qf2=90, seed=seed)
+        s = splices.make_splice(bg, [donor], 75, [95], qf2=90, seed=seed)
         region = jpeg.decode(s.jpeg)[s.mask == 1]
         side = int(np.sqrt(len(region)))
-        assert localize.texture(region[:side * side].reshape(side, side, 3)) > 3
-    flat = [localize.make_splice(bg, [donor], 75, [95], qf2=90, seed=seed, texture_min=0.0) for seed in range(4)]
+        assert splices.texture(region[:side * side].reshape(side, side, 3)) > 3
+    flat = [splices.make_splice(bg, [donor], 75, [95], qf2=90, seed=seed, texture_min=0.0) for seed in range(4)]
     assert any(jpeg.decode(s.jpeg)[s.mask == 1].std() < 2 for s in flat)
 
 
@@ -180,13 +180,13 @@ def test_dct_dense_maps_equal_the_per_window_ones_on_the_grid(tiny_dct_model, co
 
 
 def test_splice_set_has_the_flat_donor_case():
-    s = localize.splice_set("smoke", 0, per_case=1)
+    s = splices.splice_set("smoke", 0, per_case=1)
     flat = [x for x in s if x["flat"]]
-    assert len(s) == len(localize.SPLICE_CASES) + 1 and len(flat) == 1
+    assert len(s) == len(splices.SPLICE_CASES) + 1 and len(flat) == 1
     sp = flat[0]["splice"]
     for k in (1, 2):  # uniform donors, up to the ripples of the compressions at their edges
-        assert np.median(np.abs(jpeg.decode(sp.jpeg)[sp.mask == k].astype(float) - localize.FLAT_COLOURS[k - 1])) <= 2
-    assert all(localize.texture(jpeg.decode(x["splice"].jpeg)[x["splice"].mask == 1][:64 * 64].reshape(64, 64, 3)) > 2
+        assert np.median(np.abs(jpeg.decode(sp.jpeg)[sp.mask == k].astype(float) - splices.FLAT_COLOURS[k - 1])) <= 2
+    assert all(splices.texture(jpeg.decode(x["splice"].jpeg)[x["splice"].mask == 1][:64 * 64].reshape(64, 64, 3)) > 2
                for x in s if not x["flat"])
 
 
@@ -196,16 +196,16 @@ def test_region_summary_counts_windows_answering_the_background():
     mask[64:128, 64:128] = 1
     bg = jpeg.zigzag(jpeg.standard_table(75))[:15]
     donor = jpeg.zigzag(jpeg.standard_table(95))[:15]
-    ys, xs = localize.window_grid(size, stride)
+    ys, xs = regions.window_grid(size, stride)
     qm = np.broadcast_to(bg, (len(ys), len(xs), 15)).copy()
-    inside = localize.truth_at_windows(mask, stride) == 1
+    inside = regions.truth_at_windows(mask, stride) == 1
     idx = np.argwhere(inside)
     qm[tuple(idx[: len(idx) // 4].T)] = donor  # a quarter of the donor's windows see the donor's table
-    s = localize.region_summary(qm, mask, stride, 75)
+    s = regions.region_summary(qm, mask, stride, 75)
     assert s["windows"] == inside.sum()
     assert s["as_background"] == pytest.approx(1 - (len(idx) // 4) / len(idx))
     assert s["nearest_qf_of_rest"] == 95
     qm[inside] = bg
-    assert localize.region_summary(qm, mask, stride, 75)["nearest_qf_of_rest"] is None
+    assert regions.region_summary(qm, mask, stride, 75)["nearest_qf_of_rest"] is None
     with pytest.raises(ValueError):
-        localize.region_summary(qm, mask, stride, 75, label=2)
+        regions.region_summary(qm, mask, stride, 75, label=2)

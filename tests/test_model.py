@@ -66,12 +66,12 @@ def test_argmax_decoding():
     for i, s in enumerate(jpeg.q_max()):
         p[0, start + min(q[i], s) - 1] = 1
         start += s
-    assert model.decode_class(p).tolist() == [np.minimum(q, jpeg.q_max()).tolist()]
+    assert model.decode(p, "class").tolist() == [np.minimum(q, jpeg.q_max()).tolist()]
 
 
 def test_regression_rounding_and_clipping():
     pred = np.array([[0.2, 2.5, 3.49, 100.0] + [7.6] * 11])
-    out = model.decode_regression(pred)
+    out = model.decode(pred, "regression")
     assert out[0, :4].tolist() == [1, 2, 3, 14]  # rounded, then clipped to q_max = 16, 11, 12, 14
     assert out[0, 4] == 8
 

@@ -5,8 +5,6 @@ import io
 import json
 import os
 import stat
-import subprocess
-import sys
 import threading
 
 import numpy as np
@@ -175,7 +173,7 @@ def test_localize_checks_out_before_any_work(capfd, tmp_path, photo, monkeypatch
 # 8, 9. Files ------------------------------------------------------------------------------
 
 def test_outputs_respect_the_umask(tmp_path):
-    from qpaper.sources import atomic_write_bytes
+    from qpaper.paths import atomic_write_bytes
     old = os.umask(0o022)
     try:
         atomic_write_bytes(tmp_path / "a.bin", b"x")
@@ -188,7 +186,8 @@ def test_outputs_respect_the_umask(tmp_path):
 
 
 def test_two_builds_racing_for_one_folder_leave_one_spec(tmp_path):
-    from qpaper.djpeg import DatasetError, claim_folder
+    from qpaper.djpeg import DatasetError
+    from qpaper.shards import claim_folder
     for trial in range(20):
         out = tmp_path / str(trial)
         out.mkdir()

@@ -9,7 +9,7 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from qpaper import cli, djpeg, losses, model, train  # noqa: E402
+from qpaper import cli, dataset, losses, model, shards, train  # noqa: E402
 from qpaper.djpeg import DatasetSpec  # noqa: E402
 from qpaper.profiles import dataset_spec  # noqa: E402
 
@@ -25,7 +25,7 @@ def qpaper(*args, env=None):
 def smoke(tmp_path_factory):
     root = tmp_path_factory.mktemp("smoke")
     for split in ("train", "test"):
-        djpeg.build(dataset_spec("smoke", split, 90), root / split, workers=1, progress=False, log=QUIET)
+        shards.build(dataset_spec("smoke", split, 90), root / split, workers=1, progress=False, log=QUIET)
     return root
 
 
@@ -33,16 +33,16 @@ def test_a_tiny_model_overfits_64_fixed_patches(tmp_path):
     """The pipeline can learn: labels, head, loss and decoding fit together."""
     spec = DatasetSpec(source="skimage", split="all", qf2=90, qf1=(60, 95), patches_per_image=8,
                        patches_per_qf1=32, patch=32)
-    djpeg.build(spec, tmp_path, workers=1, progress=False, log=QUIET)
-    x, y = train.Patches(djpeg.open_dataset(tmp_path), np.arange(64), 64).take(np.arange(64))
+    shards.build(spec, tmp_path, workers=1, progress=False, log=QUIET)
+    x, y = train.Patches(dataset.open_dataset(tmp_path), np.arange(64), 64).take(np.arange(64))
     keras.utils.set_random_seed(0)
     m = model.build_model("class", depth=7, growth=12, dropout=0.0, patch=32)
     m.compile(optimizer=keras.optimizers.Adam(3e-3), loss=losses.BlockLoss(None))
-    before = float(np.mean(model.decode_class(m.predict(x, verbose=0)) == y))
+    before = float(np.mean(model.decode(m.predict(x, verbose=0), "class") == y))
     acc = before
     for _ in range(6):  # at most 6 x 160 = 960 steps
         m.fit(x, y, batch_size=16, epochs=40, verbose=0)
-        acc = float(np.mean(model.decode_class(m.predict(x, verbose=0)) == y))
+        acc = float(np.mean(model.decode(m.predict(x, verbose=0), "class") == y))
         if acc > 0.9:
             break
     assert before < 0.7 and acc > 0.9
@@ -92,7 +92,7 @@ def test_time_limit_then_resume(smoke, tmp_path):
 
 
 def test_validation_uses_held_out_scenes(smoke):
-    d = djpeg.open_dataset(smoke / "train")
+    d = dataset.open_dataset(smoke / "train")
     meta = np.concatenate(d["meta"])
     held = train.holdout_scenes(meta, 0.2, 0)
     assert len(held) == 1 and held[0] in meta["scene"]

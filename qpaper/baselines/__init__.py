@@ -3,14 +3,14 @@ JPEG, used as baselines in the paper's tables: :mod:`.galvan` (reference [7], al
 :mod:`.bianchi` (reference [5], aligned and non-aligned)."""
 from __future__ import annotations
 
-
-
 import numpy as np
+
+from ..jpeg import NC
 
 METHODS = ("galvan", "bianchi")
 
 
-def predict_q1_baseline(method: str, patches, q2, nc: int = 15, aligned: bool | None = True,
+def predict_q1_baseline(method: str, patches, q2, nc: int = NC, aligned: bool | None = True,
                         **kw) -> np.ndarray:
     """Q1 estimates [N, nc] (int64, zig-zag, clipped to 1..q_max(nc)) of a model-based method
     for an evaluation: ``patches`` a dataset's [N,64,64,3] RGB (or [N,H,W] luma) uint8 array, or

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from .. import jpeg
-from ..explain import dct_matrix
+from ..jpeg import dct_matrix
 
 _D = dct_matrix()
 # 2-D DCT of a row-major flattened 8x8 block b: vec(D b D^T) = kron(D, D) @ vec(b); rows
@@ -60,7 +60,7 @@ def block_dct_batch(gray: np.ndarray, dy: int = 0, dx: int = 0, nby: int | None 
     """DCT (level shift 128, orthonormal, as JPEG) of the 8x8 blocks of a [N,H,W] batch on the
     grid whose first block starts at row ``dy``, column ``dx``; ``nby x nbx`` blocks (default: as
     many as fit). Returns float64 [N, blocks, nc], the first ``nc`` coefficients in zig-zag order;
-    equal to :func:`qpaper.explain.block_dct` patch by patch up to the snapping below.
+    equal to :func:`qpaper.jpeg.block_dct` patch by patch up to the snapping below.
 
     One BLAS matrix product ``blocks[N*blocks, 64] @ KZ[:nc].T`` with the 64x64 Kronecker DCT
     basis in zig-zag order. The result is then snapped to the nearest multiple of 2^-30

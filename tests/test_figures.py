@@ -1,0 +1,62 @@
+"""The notebooks' figures and the sentences under them (issue 14): no curve hidden under another,
+a scale and the true region on every Q1 map, prose that follows the numbers."""
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from qpaper import figures  # noqa: E402
+
+
+def curve(acc, mse):
+    return pd.DataFrame({"coefficient": np.arange(1, 16), "accuracy": acc, "mse": mse})
+
+
+def test_identical_curves_stay_apart_and_the_prior_is_grey():
+    same = curve(np.full(15, 0.8), np.full(15, 1.0))
+    fig = figures.per_coefficient({"proposed": same, "[10]": same, "constant prior (median)": curve(0.1, 9.0)})
+    lines = [ln for ln in fig.axes[0].get_lines() if ln.get_label() in ("proposed", "[10]")]
+    assert len(lines) == 2 and not np.allclose(lines[0].get_xdata(), lines[1].get_xdata())
+    assert lines[0].get_marker() != lines[1].get_marker()
+    prior = next(ln for ln in fig.axes[0].get_lines() if ln.get_label().startswith("constant prior"))
+    assert prior.get_color() == "0.4"
+    plt.close(fig)
+
+
+def test_a_q1_map_has_a_colour_bar_and_the_donor_outline_and_says_when_it_is_constant():
+    mask = np.zeros((128, 128), np.int8)
+    mask[40:90, 50:100] = 1
+    qm = np.full((9, 9, 15), 3, np.int16)
+    qm[2:5, 3:7, 0] = 7
+    fig, ax = plt.subplots()
+    got = figures.q1_map(ax, qm, mask, 1, stride=8)
+    assert got["min"] == 3 and got["max"] == 7 and not got["constant"]
+    assert len(fig.axes) == 2 and "coefficient 1" in fig.axes[1].get_ylabel()  # the colour bar
+    assert ax.collections, "no outline of the true region"
+    fig2, ax2 = plt.subplots()
+    flat = figures.q1_map(ax2, qm, mask, 2, stride=8)
+    assert flat["constant"] and "constant 3" in fig2.axes[1].get_ylabel()
+    assert any("constant map" in t.get_text() for t in ax2.texts)
+    plt.close("all")
+
+
+def test_the_sentences_follow_the_numbers():
+    table = pd.DataFrame({"qf1": [60, 95, "all"], "proposed AvgAcc": [0.9, 0.5, 0.7], "proposed AvgMSE": [0.2, 2, 1.1],
+                          "[10] AvgAcc": [0.6, 0.4, 0.5], "[10] AvgMSE": [0.5, 1.0, 0.75],
+                          "constant prior (median) AvgAcc": [0.1, 0.1, 0.1],
+                          "constant prior (median) AvgMSE": [9, 9, 9]})
+    text = figures.table_text(table)
+    assert "AvgAcc 0.700 against 0.500 for [10], 0.100 for constant prior (median)" in text
+    assert "it beats every other method" in text and "0.600 above the constant prior" in text
+    assert "second lowest ([10] has 0.750)" in text and "lowest at QF1 95 (0.500)" in text
+    table["[10] AvgAcc"] = [0.95, 0.9, 0.92]
+    assert "it beats no other method" in figures.table_text(table)
+    acc = np.linspace(0.9, 0.4, 15)
+    text = figures.curves_text({"proposed": curve(acc, np.linspace(0.1, 3, 15)),
+                                "[10]": curve(acc - 0.1, np.linspace(0.2, 2, 15)),
+                                "constant prior (median)": curve(np.full(15, 0.5), np.full(15, 5.0))})
+    assert "from 0.40 (coefficient 15) to 0.90 (coefficient 1)" in text
+    assert "most accurate method on 15 of 15" in text
+    assert "above the constant prior's accuracy on 12 of 15" in text
