@@ -48,7 +48,7 @@ def speed(data: dict, cfg: dict, steps: int = 6) -> float:
     """Training patches/s of a candidate, measured on a few batches after a warm-up."""
     m = model.build_model("class", cfg["depth"], cfg["growth"], cfg["dropout"], arch=cfg["arch"], width=cfg["width"],
                           hidden=cfg["hidden"], phases=cfg["phases"], nf=cfg["nf"])
-    m.compile(optimizer=keras.optimizers.Adam(1e-3), loss=losses.BlockLoss(0.8), jit_compile=train._jit())
+    m.compile(optimizer=keras.optimizers.Adam(1e-3), loss=losses.BlockLoss(losses.C), jit_compile=train._jit())
     seq = train.Patches(data, np.arange(cfg["batch"] * (steps + 2)), cfg["batch"], seed=1)
     for i in range(2):
         m.train_on_batch(*seq[i])
@@ -89,7 +89,7 @@ def main():
             train.train(train_dir, Path(tmp) / "run", profile="mini", head="class", loss="Lr", seed=a.seed,
                         max_minutes=a.minutes * 1.15, verbose=2, log=lambda *_: None, **over)
             log = train_log(Path(tmp) / "run")
-            m = train.load_model(Path(tmp) / "run" / "checkpoint.keras")
+            m = model.load_model(Path(tmp) / "run" / "checkpoint.keras")
             scores = {t: results.averages(evaluate.evaluate(m, d, progress=False)[0]) for t, d in tests.items()}
         seen = int(log["patches"])
         rows.append({"candidate": name, "arch": cfg["arch"], "params": m.count_params(),

@@ -45,7 +45,7 @@ def main():
         x, y = seq.take(np.arange(n))
         keras.utils.set_random_seed(0)
         m = model.build_model("class", depth=a.depth)
-        m.compile(optimizer=keras.optimizers.Adam(1e-3), loss=losses.BlockLoss(0.8), metrics=train.metrics_for("class"),
+        m.compile(optimizer=keras.optimizers.Adam(1e-3), loss=losses.BlockLoss(losses.C), metrics=model.metrics_for("class"),
                   jit_compile=train._jit())
         # trace both input paths once before timing
         m.fit(x[: a.batch * 2], y[: a.batch * 2], batch_size=a.batch, epochs=1, verbose=0)

@@ -61,12 +61,13 @@ S = figures.setup(profile, seed, datasets="all")
 # %%
 photo = get_source("skimage")[0]  # astronaut.png, never compressed
 gray = jpeg.to_luma(load_image(photo.path, photo.sha256))
-demo = explain.comb_demo(gray, qf1=qf1, qf2=qf2, k=k, shift=(3, 5))
+shift = (3, 5)  # the crop (r, c) of the non-aligned case
+demo = explain.comb_demo(gray, qf1=qf1, qf2=qf2, k=k, shift=shift)
 print(f"coefficient {k}: q1 = {demo['q1']} (QF1 {qf1}), q2 = {demo['q2']} (QF2 {qf2})")
 
 fig, axes = plt.subplots(1, 3, figsize=(12, 3.2), sharey=True)
 titles = {"single": f"single, QF {qf2}", "aligned": f"double {qf1} -> {qf2}, aligned",
-          "non-aligned": f"double {qf1} -> {qf2}, shift (3, 5)"}
+          "non-aligned": f"double {qf1} -> {qf2}, shift {shift}"}
 for ax, name in zip(axes, titles):
     bins, counts = demo[name]
     ax.bar(bins, counts, width=0.8, color="C0" if name == "single" else "C1")
@@ -74,11 +75,12 @@ for ax, name in zip(axes, titles):
     ax.set_xlabel(f"coefficient {k} / q2")
 axes[0].set_ylabel("blocks")
 fig.tight_layout()
-S.save_figure(fig, "01-dct-histograms", S.record(image=photo.path, qf1=qf1, qf2=qf2, coefficient=k, shift=[3, 5]))
+S.save_figure(fig, "01-dct-histograms", S.record(image=photo.path, qf1=qf1, qf2=qf2, coefficient=k, shift=list(shift)))
 
 # %%
-gaps = {name: figures.comb_gaps(*demo[name]) for name in titles}
-Markdown(f"Within 8 steps of 0, the aligned double compression leaves **{len(gaps['aligned'])}** nearly empty bins "
+span = 8
+gaps = {name: figures.comb_gaps(*demo[name], span=span) for name in titles}
+Markdown(f"Within {span} steps of 0, the aligned double compression leaves **{len(gaps['aligned'])}** nearly empty bins "
          f"(fewer than a quarter of their neighbours' mean: {gaps['aligned']}), the single compression "
          f"{len(gaps['single'])} and the non-aligned double compression {len(gaps['non-aligned'])}. "
          f"With q1/q2 = {demo['q1']}/{demo['q2']}, a value first rounded to a multiple of {demo['q1']} and then "
@@ -99,7 +101,7 @@ Markdown(f"Within 8 steps of 0, the aligned double compression leaves **{len(gap
 # cores cannot afford.
 
 # %%
-pc = explain.phase_comb(gray, qf1=60, qf2=qf2, shift=(3, 5))
+pc = explain.phase_comb(gray, qf1=60, qf2=qf2, shift=shift)
 fig, axes = plt.subplots(1, 2, figsize=(8, 3.4))
 for ax, name in zip(axes, ("q1", "q2")):
     h = ax.imshow(pc[name], cmap="magma")
@@ -108,14 +110,14 @@ for ax, name in zip(axes, ("q1", "q2")):
     ax.set_xlabel("phase dx")
     ax.set_ylabel("phase dy")
 fig.tight_layout()
-S.save_figure(fig, "01-phase-comb", S.record(image=photo.path, qf1=60, qf2=qf2, shift=[3, 5]))
+S.save_figure(fig, "01-phase-comb", S.record(image=photo.path, qf1=60, qf2=qf2, shift=list(shift)))
 
 # %%
 bright = {name: tuple(int(v) for v in np.unravel_index(pc[name].argmax(), (8, 8))) for name in ("q1", "q2")}
 first = tuple(int(v) for v in pc["first_grid_phase"])
 Markdown(f"The strength at q1 peaks at phase {bright['q1']} ({pc['q1'].max():.2f}, against a mean of "
-         f"{pc['q1'].mean():.2f} over the 64 phases); the first grid, moved by the crop (3, 5), is at phase "
-         f"((-3) mod 8, (-5) mod 8) = {first}: the peak is {'on' if bright['q1'] == first else 'not on'} it. "
+         f"{pc['q1'].mean():.2f} over the 64 phases); the first grid, moved by the crop {pc['shift']}, is at phase "
+         f"((-{pc['shift'][0]}) mod 8, (-{pc['shift'][1]}) mod 8) = {first}: the peak is {'on' if bright['q1'] == first else 'not on'} it. "
          f"The strength at q2 peaks at {bright['q2']} ({pc['q2'].max():.2f}), the grid of the last compression. "
          "So a non-aligned double JPEG keeps its comb, only on another grid: a method must look at every "
          "phase to find it.")
@@ -128,9 +130,9 @@ Markdown(f"The strength at q1 peaks at phase {bright['q1']} ({pc['q1'].max():.2f
 # coefficient with `q_max[i]` classes, the largest value of that coefficient at QF 50.
 
 # %%
-print("zig-zag Q1 at QF1", qf1, ":", jpeg.zigzag(jpeg.standard_table(qf1))[:15].tolist())
-print("zig-zag Q2 at QF2", qf2, ":", jpeg.zigzag(jpeg.standard_table(qf2))[:15].tolist())
-print("q_max (classes per coefficient):", jpeg.q_max(15).tolist())
+print("zig-zag Q1 at QF1", qf1, ":", jpeg.zigzag(jpeg.standard_table(qf1))[:jpeg.NC].tolist())
+print("zig-zag Q2 at QF2", qf2, ":", jpeg.zigzag(jpeg.standard_table(qf2))[:jpeg.NC].tolist())
+print("q_max (classes per coefficient):", jpeg.q_max(jpeg.NC).tolist())
 
 # %% [markdown]
 # ## The datasets of this profile
@@ -177,7 +179,7 @@ fig.tight_layout()
 
 # %%
 shown = [p["qf1"] for p in patches]
-Markdown(f"These patches went through first qualities {', '.join(map(str, shown))}, then QF2 90; "
+Markdown(f"These patches went through first qualities {', '.join(map(str, shown))}, then QF2 {patches[0]['qf2']}; "
          f"{sum(p['aligned'] for p in patches)} of the {len(patches)} are aligned. Nothing in them tells the eye "
          "which is which: the difference lives in the DCT statistics shown above, which is what the estimator of "
          "notebook 2 learns to read.")

@@ -60,8 +60,8 @@ S = figures.setup(profile, seed, datasets=[MODELS[name][0]], models=[name])
 
 # %% [markdown]
 # `make reproduce` evaluates committed models; a missing one was trained by the set-up call above
-# with `qpaper train` (the same command `make reproduce TRAIN=1` runs for every model). The
-# settings of the run:
+# with `qpaper.train.train`, the function behind `qpaper train` (what `make reproduce TRAIN=1`
+# runs for every model). The settings of the run:
 
 # %%
 print("run:", name, "| profile fit settings:", get_profile(profile)["fit"])
@@ -100,7 +100,7 @@ if len(log) >= 3:
                 "the curve has flattened."))
 else:
     trend = (f"The log has only {len(log)} row(s), one per epoch of the {profile} profile: too few points to read "
-             "a trend; the `mini` profile logs 8.")
+             f"a trend; the `mini` profile logs {get_profile('mini')['fit']['epochs']}.")
 Markdown(f"{len(log)} epochs, {seen:,} {unit}. The held-out accuracy ends at {last['val_accuracy']:.3f} against "
          f"{prior['median']['accuracy']:.3f} for the constant median and {prior['mode']['accuracy']:.3f} for the "
          f"constant mode; the held-out MSE ends at {last['val_mse']:.3f} against {prior['median']['mse']:.3f}. "

@@ -36,6 +36,7 @@ import pandas as pd
 from IPython.display import Markdown
 
 from qpaper import figures, jpeg
+from qpaper.profiles import PHOTOSHOP_Q1
 from qpaper import results as rs
 
 models = {"proposed": "qf2-90-class-Lr", "[10]": "qf2-90-regression"}
@@ -47,8 +48,8 @@ S = figures.setup(profile, seed, datasets=list(datasets.values()) + ["qf2-90-tra
 
 # %%
 nearest = {}
-for q in (8, 9, 10, 12):
-    t = jpeg.zigzag(jpeg.photoshop_table(q))[:15]
+for q in (jpeg.parse_q1(name)[1] for name in PHOTOSHOP_Q1):
+    t = jpeg.zigzag(jpeg.photoshop_table(q))[:jpeg.NC]
     nearest[q] = jpeg.nearest_standard_qf(jpeg.photoshop_table(q))
     print(f"PS {q:2d}: {t.tolist()}  nearest IJG QF {nearest[q][0]} (distance {nearest[q][1]:.2f})")
 
@@ -102,7 +103,7 @@ ps
 # %%
 mean = ps.groupby(["first compression", "method"], sort=False)["AvgAcc"].mean()
 gap = {w: mean[w, "proposed"] - mean[w, "[10]"] for w in ("aligned", "non-aligned")}
-Markdown("Averaged over the four qualities, the proposed estimator gets AvgAcc "
+Markdown(f"Averaged over the {ps['ps_quality'].nunique()} qualities, the proposed estimator gets AvgAcc "
          + " and ".join(f"{mean[w, 'proposed']:.3f} {w} ({gap[w]:+.3f} against [10])" for w in gap)
          + f"; the constant prior gets {mean['aligned', 'constant prior (median)']:.3f}. The paper found the two CNNs "
          "very similar here, the proposed one slightly ahead on average: neither saw a Photoshop table in training, "

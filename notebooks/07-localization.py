@@ -88,7 +88,7 @@ textured = ~scores["case"].eq(splices.FLAT_CASE[0])
 mean = {"case": "mean (textured donors)", **{c: "" for c in scores.columns if c != "case"},
         **scores[textured][["F1", "MCC", "AUC", "tampered_share"]].mean().round(4).to_dict()}
 scores = pd.concat([scores, pd.DataFrame([mean])], ignore_index=True)
-path = "dense" if localize.is_dct(model) else "exact"
+path = localize.resolve_path(model)
 prov = S.provenance(models=[name], stride=stride, clustering="k-means on log2 Q1, "
                     "3x3 median, k by silhouette (>= 0.25), largest cluster = background", path=path,
                     donors=f"textured (splices.texture >= {splices.TEXTURE_MIN}), and one flat-donor case")
@@ -127,7 +127,7 @@ fig, axes = plt.subplots(len(show), 6, figsize=(17, 3.2 * len(show)), squeeze=Fa
 drawn = []
 for row, i in zip(axes, show):
     rgb, mask, qm, res = maps[i]
-    label = f"{examples[i]['case']}\nQF1 {examples[i]['splice'].qf1}, QF2 90"
+    label = f"{examples[i]['case']}\nQF1 {examples[i]['splice'].qf1}, QF2 {examples[i]['splice'].qf2}"
     drawn.append(figures.localization_row(row, rgb, mask, qm, res, stride, (1, 6, 14), label))
 fig.tight_layout()
 S.save_figure(fig, "figure12-localization", prov)

@@ -131,10 +131,7 @@ def default_dataset(profile: str, split: str, qf2: int, seed: int, workers=None,
     """The profile's cached dataset folder, built first if missing (or if its build was killed)."""
     from .shards import build
     from .profiles import dataset_spec
-    from .paths import datasets_dir
-    out = datasets_dir(profile) / f"qf2-{qf2}-{split}"
-    if seed != 0:
-        out = out.with_name(out.name + f"-seed{seed}")
+    out = paths.dataset_dir(profile, f"qf2-{qf2}-{split}", seed)
     if not (out / "manifest.json").exists():
         build(dataset_spec(profile, split, qf2, seed), out, workers=workers, progress=not quiet)
     return str(out)
@@ -269,6 +266,8 @@ def cmd_notebooks(a):
 
 
 def cmd_report(a):
+    from pathlib import Path
+
     from . import registry, report
     root = getattr(a, "root", None)
     if a.action == "example":
@@ -278,7 +277,8 @@ def cmd_report(a):
         print(f"wrote {cards} and {manifest}")
     else:
         report.update_readme(a.profile, root)
-        print(f"README.md: results section rewritten from results/{a.profile}/tables")
+        print(f"{Path(root or paths.ROOT) / 'README.md'}: results section rewritten from "
+              f"{paths.results_dir(a.profile, root) / 'tables'}")
 
 
 def cmd_reproduce(a):

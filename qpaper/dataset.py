@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from .djpeg import DatasetError
+from .paths import sha256_file
 
 
 def content_digest(out: Path, shards: list) -> str:
@@ -40,8 +41,7 @@ def open_dataset(path, verify: bool = True) -> dict:
             if not fp.exists():
                 raise DatasetError(f"{fp}: missing shard file")
             if verify:
-                h = hashlib.sha256(fp.read_bytes()).hexdigest()
-                if h != f["sha256"]:
+                if sha256_file(fp) != f["sha256"]:
                     raise DatasetError(f"{fp}: sha256 differs from the manifest (corrupt or half-written shard)")
             arrays[a].append(np.load(fp, mmap_mode="r"))
     return {"manifest": manifest, **arrays}

@@ -131,9 +131,10 @@ def run(model, data_dir, out, batch: int = EVAL_BATCH, aligned: bool | None = Tr
     if model in METHODS:
         what, model_ = {"method": model, "grid": "aligned" if aligned else "estimate"}, model
     else:
-        what, model_ = {"model": str(model), "model_sha256": sha256_file(model)}, load_model(model)
+        model_ = load_model(model)  # first: a missing or foreign file gets its one clear line
+        what = {"model": str(model), "model_sha256": sha256_file(model)}
     table, summary, above = evaluate(model_, data_dir, batch, progress=progress, aligned=aligned)
     atomic_write_bytes(out, table.to_csv(index=False).encode())
     write_sidecar(out, record(profile or "unknown", seed, t0, command="qpaper evaluate", data=str(data_dir),
-                              summary=summary, labels_above_q_max=above, **what))
+                              summary=summary, labels_above_q_max=above, batch=batch, **what))
     return summary, above

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 
-from .paths import datasets_dir, models_dir, relative
+from .paths import dataset_dir, models_dir, relative
 from .profiles import MODELS, datasets
 
 
@@ -18,7 +18,7 @@ def build_datasets(profile: str, seed: int = 0, names=None, workers=None, log=pr
     out = {}
     specs = datasets(profile, seed)
     for name in names or specs:
-        folder = datasets_dir(profile) / name
+        folder = dataset_dir(profile, name, seed)
         log(f"dataset {name}: {folder}")
         build(specs[name], folder, workers=workers, progress=progress, log=log)
         out[name] = folder
@@ -42,8 +42,8 @@ def train_models(profile: str, seed: int = 0, names=None, retrain: bool = False,
         from . import train
         import keras
         keras.utils.clear_session()  # a fresh graph per model: the last one's layers are not kept
-        log(f"model {name}: training ({head} head, loss {loss}, data {relative(datasets_dir(profile) / data)})")
+        log(f"model {name}: training ({head} head, loss {loss}, data {relative(dataset_dir(profile, data, seed))})")
         t0 = time.time()
-        train.train(relative(datasets_dir(profile) / data), relative(run), profile=profile, head=head, loss=loss,
+        train.train(relative(dataset_dir(profile, data, seed)), relative(run), profile=profile, head=head, loss=loss,
                     seed=seed, resume=resume, log=log)
         log(f"model {name}: trained in {time.time() - t0:.0f} s")

@@ -17,6 +17,7 @@ import pandas as pd
 from . import experiments as ex
 from . import paths, profiles, regions
 from .jpeg import NC
+from .losses import C
 from . import results as rs
 
 # Matplotlib defaults of every notebook figure (set by :func:`setup`).
@@ -50,7 +51,7 @@ class Setup:
 
     def evaluation(self, model: str, dataset: str) -> pd.DataFrame:
         """:func:`qpaper.results.evaluation` on this profile (cached)."""
-        return rs.evaluation(self.profile, model, dataset)
+        return rs.evaluation(self.profile, model, dataset, seed=self.seed)
 
     def save_table(self, df: pd.DataFrame, name: str, prov: dict):
         return rs.save_table(df, self.profile, name, prov)
@@ -74,7 +75,7 @@ def setup(profile: str, seed: int = 0, datasets=(), models=(), style: bool = Tru
     missing = [m for m in models if not paths.model_path(profile, m).exists()]
     need = names + [profiles.MODELS[m][0] for m in missing if profiles.MODELS[m][0] not in names]
     quiet = _quiet_log()
-    built = [n for n in need if (paths.datasets_dir(profile) / n / "manifest.json").exists()]
+    built = [n for n in need if (paths.dataset_dir(profile, n, seed) / "manifest.json").exists()]
     if built:  # a check that finds every shard in place: its progress lines say nothing
         ex.build_datasets(profile, seed, names=built, log=lambda *_: None, progress=False)
     if len(built) < len(need):
@@ -269,18 +270,14 @@ def table_text(table: pd.DataFrame, main: str | None = None) -> str:
 
 SECTIONS = {90: {"tables": (1, 2), "figures": (3, 4)}, 80: {"tables": (3, 4), "figures": (6, 7)}}
 CLASS_MODELS = ("class-Lr", "regression")
-VARIANT = "rgb input (the paper); loss Lr with c=0.8, abs distance"
+VARIANT = f"rgb input (the paper); loss Lr with c={C}, abs distance"
 
 
-def comparison(profile: str, qf2: int, dataset: str, baselines: bool = False) -> dict:
+def comparison(profile: str, qf2: int, dataset: str, baselines: bool = False, seed: int = 0) -> dict:
     """label -> tidy evaluation of the proposed estimator, [10], the model-based methods (aligned
     sets: [7] and [5] on the known grid; random-shift sets: [5] with its grid estimated) and the
     constant prior on ``dataset`` (Section 5.1)."""
-    out = {rs.method_of(f"qf2-{qf2}-{m}"): rs.evaluation(profile, f"qf2-{qf2}-{m}", dataset) for m in CLASS_MODELS}
-    for b in rs.BASELINES if baselines else rs.GRID_BASELINES:
-        out[rs.method_of(b)] = rs.evaluation(profile, b, dataset)
-    out[rs.method_of(rs.prior(qf2))] = rs.evaluation(profile, rs.prior(qf2), dataset)
-    return out
+    return {rs.method_of(m): rs.evaluation(profile, m, dataset, seed=seed) for m in comparison_models(qf2, baselines)}
 
 
 def comparison_models(qf2: int, baselines: bool = False) -> list:
@@ -300,8 +297,8 @@ def qf2_comparison(s: Setup, qf2: int) -> dict:
     for j, (test, aligned) in enumerate((("random", False), ("aligned", True))):
         dataset = f"qf2-{qf2}-test" + ("-aligned" if aligned else "")
         what = "aligned" if aligned else "non-aligned"
+        tidies = comparison(s.profile, qf2, dataset, baselines=aligned, seed=s.seed)
         prov = s.provenance(models=comparison_models(qf2, aligned), datasets=[dataset], variant=VARIANT)
-        tidies = comparison(s.profile, qf2, dataset, baselines=aligned)
         table = rs.compare_per_qf1(tidies)
         table_name = f"table{sec['tables'][j]}-qf2-{qf2}" + ("-aligned" if aligned else "")
         s.save_table(table, table_name, prov)
@@ -323,6 +320,7 @@ def learning_curves(log: pd.DataFrame, prior: dict, title: str = ""):
     training and held-out scenes, with the constant prior (median dashed, mode dotted) on the
     held-out patches; MSE on a log scale so that the trend stays visible under the prior's line."""
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
     by_patches = "patches" in log
     x = log["patches"] / 1000 if by_patches else log["epoch"]
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
@@ -340,7 +338,7 @@ def learning_curves(log: pd.DataFrame, prior: dict, title: str = ""):
             scale = _mse_scale(ax, np.concatenate([log[m].to_numpy(float), log.get("val_mse", log[m]).to_numpy(float),
                                                    [p["mse"] for p in prior.values()]]))
             ax.set_ylabel(MSE_LABEL.get(scale, "MSE"))
-        ax.set_xticks(list(x))
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=10))  # readable for 8 epochs and for 100
         ax.grid(alpha=0.3)
     if len(log) < 3:
         axes[0].annotate(f"only {len(log)} epoch(s): no trend to read", (0.5, 0.5), xycoords="axes fraction",
@@ -474,7 +472,7 @@ def per_quality(table: pd.DataFrame, title: str = "", dodge: float = 0.06):
 def sample_patches(dataset_dir, n: int = 6, seed: int = 0) -> list:
     """``n`` patches of a built dataset with as many distinct QF1 values as it has (one QF1 per
     patch, drawn in order of the QF1 list, a seeded patch of each), for notebook 1: dicts with
-    ``x`` (the patch), ``qf1`` (its label), ``shift`` (r, c) and ``aligned``."""
+    ``x`` (the patch), ``qf1`` (its label), ``qf2``, ``shift`` (r, c) and ``aligned``."""
     from .dataset import open_dataset
     d = open_dataset(dataset_dir, verify=False)
     names = d["manifest"]["qf1"]
@@ -491,6 +489,6 @@ def sample_patches(dataset_dir, n: int = 6, seed: int = 0) -> list:
         k, rows = where[j][rng.integers(len(where[j]))]
         i = int(rng.choice(rows))
         m = d["meta"][k][i]
-        out.append({"x": np.asarray(d["x"][k][i]), "qf1": names[j], "shift": (int(m["r"]), int(m["c"])),
-                    "aligned": bool(m["aligned"])})
+        out.append({"x": np.asarray(d["x"][k][i]), "qf1": names[j], "qf2": int(m["qf2"]),
+                    "shift": (int(m["r"]), int(m["c"])), "aligned": bool(m["aligned"])})
     return out

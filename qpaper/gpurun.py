@@ -94,7 +94,8 @@ def run(out, budget_minutes: float, arch: str = "densenet", seed: int = 0, reser
     log(f"gpu: training for at most {minutes:.1f} minutes")
     state = train.train(data["train"], run_dir, profile="gpu", head="class", loss="Lr", seed=seed, resume=resume,
                         max_minutes=minutes, verbose=2, log=log, arch=arch, **overrides)
-    model = train.load_model(run_dir / ("model.keras" if (run_dir / "model.keras").exists() else "checkpoint.keras"))
+    from .model import load_model
+    model = load_model(run_dir / ("model.keras" if (run_dir / "model.keras").exists() else "checkpoint.keras"))
     t = time.time()
     ev = evaluate_run(model, data)
     import pandas as pd
@@ -128,7 +129,8 @@ def register(run_dir, arch: str | None = None, log=print) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
     for f in RUN_FILES + ("eval.json",) + (("console.log",) if (src / "console.log").exists() else ()):
         shutil.copy2(src / f, dest / f)
-    ckpt = train.load_model(dest / "checkpoint.keras")
+    from .model import load_model
+    ckpt = load_model(dest / "checkpoint.keras")
     train.export_model(ckpt, {**cfg, "precision": cfg.get("precision", "float32")}, dest / "model.keras")
     ev = json.loads((dest / "eval.json").read_text())
     profile = dest.parent.name

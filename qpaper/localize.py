@@ -27,10 +27,7 @@ def qmap(model, rgb: np.ndarray, stride: int = 8, batch: int = 256, nc: int = NC
     ``dense`` (shared features: :func:`dct_qmap` for the ``dct`` backbone, the dilated
     :func:`dense_qmap` for the DenseNet), ``auto`` (dense for ``dct``, exact for the DenseNet:
     see ``make bench``'s localization benchmark for their agreement)."""
-    if path not in PATHS:
-        raise ValueError(f"path must be one of {PATHS}")
-    if path == "auto":
-        path = "dense" if is_dct(model) else "exact"
+    path = resolve_path(model, path)
     if path == "dense":
         if is_dct(model):
             return dct_qmap(model, rgb, stride, nc=nc, progress=progress)
@@ -54,6 +51,15 @@ def qmap(model, rgb: np.ndarray, stride: int = 8, batch: int = 256, nc: int = NC
                 conf[a:a + len(o)] = confidence(pred, nc).mean(axis=1)
             bar.update(len(o))
     return qm.reshape(len(ys), len(xs), nc), conf.reshape(len(ys), len(xs))
+
+
+def resolve_path(model, path: str = "auto") -> str:
+    """``dense`` or ``exact``: ``auto`` is dense for the ``dct`` backbone (the same numbers as one
+    pass per window, 37x faster) and exact for the DenseNet (whose dense path differs near window
+    borders; ``make bench``'s localization benchmark measures both)."""
+    if path not in PATHS:
+        raise ValueError(f"path must be one of {PATHS}")
+    return ("dense" if is_dct(model) else "exact") if path == "auto" else path
 
 
 def is_dct(model) -> bool:
@@ -126,7 +132,7 @@ def receptive_margin(model) -> int:
     return m
 
 
-def _dense_tile(model, x, nc):
+def _dense_tile(model, x):
     """Dense evaluation of one tile (1, h, w, C): the trained layers run on the whole tile, with
     the pooling rewritten at stride 1 (after the k-th 2x2 average pooling, the following 3x3
     convolutions use dilation 2^k and the next pooling averages at offsets 2^k), and the global
@@ -142,13 +148,18 @@ _DENSE_CACHE: dict = {}
 
 
 def _dense_network(model, h: int, w: int):
-    """``model`` rewritten for dense evaluation of an h x w tile (see :func:`_dense_tile`)."""
+    """``model`` rewritten for dense evaluation of an h x w tile (see :func:`_dense_tile`), kept
+    for the tile sizes of the last model."""
+    import weakref
+
     import keras
     from keras import layers, ops
 
-    key = (id(model), h, w)
-    if key in _DENSE_CACHE:
-        return _DENSE_CACHE[key]
+    if _DENSE_CACHE.get("model") is None or _DENSE_CACHE["model"]() is not model:
+        _DENSE_CACHE.clear()  # one model at a time (held weakly: a freed model's networks go with it)
+        _DENSE_CACHE.update(model=weakref.ref(model), nets={})
+    if (h, w) in _DENSE_CACHE["nets"]:
+        return _DENSE_CACHE["nets"][h, w]
     dilation, d = {}, 1  # each layer's dilation: 2^(poolings before it, in the graph's order)
     for op in model.layers:
         dilation[id(op)] = d
@@ -200,9 +211,7 @@ def _dense_network(model, h: int, w: int):
 
     net = keras.models.clone_model(model, input_tensors=keras.Input(batch_shape=(1, h, w, model.input_shape[-1])),
                                    clone_function=rewrite)
-    if any(k[0] != id(model) for k in _DENSE_CACHE):
-        _DENSE_CACHE.clear()  # one model at a time; its few tile sizes are kept
-    _DENSE_CACHE[key] = net
+    _DENSE_CACHE["nets"][h, w] = net
     return net
 
 
@@ -227,7 +236,7 @@ def dense_qmap(model, rgb: np.ndarray, tile: int = 192, nc: int = NC, progress: 
         y0, x0 = max(0, y - m), max(0, x - m)
         y1, x1 = min(H, y + th + PATCH - 1 + m), min(W, x + tw + PATCH - 1 + m)
         t = ops.convert_to_tensor(rgb[None, y0:y1, x0:x1].astype("float32"))
-        out = np.asarray(ops.convert_to_numpy(_dense_tile(model, t, nc)))
+        out = np.asarray(ops.convert_to_numpy(_dense_tile(model, t)))
         out = out.reshape(y1 - y0 - PATCH + 1, x1 - x0 - PATCH + 1, -1)[y - y0:y - y0 + th, x - x0:x - x0 + tw]
         qm[y:y + th, x:x + tw] = decode(out.reshape(th * tw, -1), head, nc).reshape(th, tw, nc)
     return qm
@@ -263,8 +272,7 @@ def run(file, out, model=None, stride: int = 8, coefficients=(1, 6, 14), path: s
     out = Path(out)
     img = estimate.read_jpeg(file, max_megapixels)
     model, name, _, _ = registry.model_for(img["q2"], model)
-    if path == "auto":
-        path = "dense" if is_dct(model) else "exact"
+    path = resolve_path(model, path)
     qm, _ = qmap(model, img["rgb"], stride, progress=progress, path=path)
     res = cluster(qm, seed=seed)
     out.mkdir(parents=True, exist_ok=True)

@@ -41,8 +41,10 @@ def evaluations_dir(profile: str) -> Path:
     return processed_dir() / "evaluations" / profile
 
 
-def dataset_dir(profile: str, name: str) -> Path:
-    return datasets_dir(profile) / name
+def dataset_dir(profile: str, name: str, seed: int = 0) -> Path:
+    """The folder of dataset ``name`` of ``profile`` built with ``seed`` (``-seedN`` added for a
+    seed other than 0): the one naming rule of the CLI, the experiments and the results."""
+    return datasets_dir(profile) / (name if seed == 0 else f"{name}-seed{seed}")
 
 
 def models_dir(profile: str) -> Path:

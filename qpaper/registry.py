@@ -73,8 +73,8 @@ def model_cards(profile: str, root: Path | None = None) -> str:
     summary = _summary(profile, root)
     out = [f"# Models of the {profile} profile", "",
            f"Trained by `make reproduce PROFILE={profile} TRAIN=1` (`qpaper experiments models`), "
-           "each with `qpaper train`; loaded with `safe_mode=True`. This file is written by "
-           f"`qpaper report models --profile {profile}`.", ""]
+           "each with `qpaper.train.train` (what `qpaper train` runs); loaded with `safe_mode=True`. This "
+           f"file is written by `qpaper report models --profile {profile}`.", ""]
     for name, (data, head, loss) in MODELS.items():
         run = mdir / name
         if not (run / "model.keras").exists():

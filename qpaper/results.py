@@ -21,7 +21,8 @@ from .profiles import MODELS
 from .jpeg import NC, q_max
 from .profiles import EVAL_BATCH
 from .provenance import record, write_sidecar
-from .paths import DATA_DIR, ROOT, atomic_write_bytes, datasets_dir, evaluations_dir, model_path, models_dir, results_dir, sha256_file
+from . import paths
+from .paths import ROOT, atomic_write_bytes, dataset_dir, evaluations_dir, model_path, models_dir, results_dir, sha256_file
 
 # The numbers the paper's text gives (the tables and figures themselves are images in the
 # published version); every one cites where it is printed.
@@ -69,13 +70,13 @@ def _prior_parts(model: str) -> tuple[int, str]:
     return int(parts[1]), parts[2] if len(parts) > 2 else "median"
 
 
-def prior_estimate(profile: str, model: str, nc: int = NC) -> np.ndarray:
+def prior_estimate(profile: str, model: str, nc: int = NC, seed: int = 0) -> np.ndarray:
     """The best answer that ignores the image: per coefficient, the median (the best constant
     for MSE-like losses) or the mode (for the cross-entropy L) of the first nc zig-zag Q1 values
     of the training set's patches. A model whose rows do not beat it has not learned."""
     from .dataset import open_dataset
     qf2, kind = _prior_parts(model)
-    return constant_prior(open_dataset(datasets_dir(profile) / f"qf2-{qf2}-train", verify=False)["q1"], kind, nc)
+    return constant_prior(open_dataset(dataset_dir(profile, f"qf2-{qf2}-train", seed), verify=False)["q1"], kind, nc)
 
 
 def constant_prior(q1, kind: str = "median", nc: int = NC) -> np.ndarray:
@@ -87,7 +88,7 @@ def constant_prior(q1, kind: str = "median", nc: int = NC) -> np.ndarray:
     return np.array([np.bincount(q[:, k]).argmax() for k in range(nc)], dtype=np.int64)
 
 
-def validation_prior(profile: str, name: str) -> dict:
+def validation_prior(profile: str, name: str, seed: int = 0) -> dict:
     """Accuracy and MSE of the constant prior (median and mode) on the held-out validation patches
     of a trained run, computed as its ``log.csv`` computes ``val_accuracy`` and ``val_mse``
     (means over patches and coefficients, labels clipped to q_max): the line a learning curve
@@ -97,21 +98,21 @@ def validation_prior(profile: str, name: str) -> dict:
     from .train import split_validation
     run = models_dir(profile) / name
     cfg = json.loads((run / "config.json").read_text())
-    d = open_dataset(datasets_dir(profile) / MODELS[name][0], verify=False)
+    d = open_dataset(dataset_dir(profile, MODELS[name][0], seed), verify=False)
     _, val, _ = split_validation(np.concatenate(d["meta"]), cfg["val_share"], cfg["val_max"], cfg["seed"])
     q = clip_labels(np.concatenate(d["q1"]), cfg["nc"])[0]
     qf2 = int(cfg["dataset_spec"]["qf2"])
     out = {}
     for kind in PRIOR:
-        p = np.minimum(prior_estimate(profile, prior(qf2, kind), cfg["nc"]), q_max(cfg["nc"]))
+        p = np.minimum(prior_estimate(profile, prior(qf2, kind), cfg["nc"], seed), q_max(cfg["nc"]))
         err = q[val] - p
         out[kind] = {"accuracy": float((err == 0).mean()), "mse": float((err.astype(float) ** 2).mean())}
     return out
 
 
-def _train_digest(profile: str, model: str) -> str:
+def _train_digest(profile: str, model: str, seed: int = 0) -> str:
     qf2, _ = _prior_parts(model)
-    man = datasets_dir(profile) / f"qf2-{qf2}-train" / "manifest.json"
+    man = dataset_dir(profile, f"qf2-{qf2}-train", seed) / "manifest.json"
     if not man.exists():
         raise FileNotFoundError(f"dataset {man.parent} is not built (qpaper experiments datasets "
                                 f"--profile {profile})")
@@ -129,12 +130,13 @@ def _code_digest() -> str:
 # ---------------------------------------------------------------------------------------------
 # Evaluations, cached by (model sha256, dataset content digest)
 
-def evaluation(profile: str, model: str, dataset: str, batch: int = EVAL_BATCH, progress: bool = True) -> pd.DataFrame:
+def evaluation(profile: str, model: str, dataset: str, batch: int = EVAL_BATCH, progress: bool = True,
+               seed: int = 0) -> pd.DataFrame:
     """The tidy evaluation table (QF1 x aligned x coefficient) of a registered model, or of a
     model-based method (``galvan``, ``bianchi``: aligned grid; ``bianchi-grid``: the grid shift
     estimated first), or of a constant prior (:func:`prior`), on a registered dataset of
-    ``profile``; computed once, then read from the cache."""
-    data = datasets_dir(profile) / dataset
+    ``profile`` built with ``seed``; computed once, then read from the cache."""
+    data = dataset_dir(profile, dataset, seed)
     if not (data / "manifest.json").exists():
         raise FileNotFoundError(f"dataset {data} is not built (qpaper experiments datasets "
                                 f"--profile {profile})")
@@ -142,7 +144,8 @@ def evaluation(profile: str, model: str, dataset: str, batch: int = EVAL_BATCH, 
     if model in BASELINES + GRID_BASELINES:
         key = {"method": model, "code_sha256": _code_digest(), "data_content_sha256": digest}
     elif is_prior(model):
-        key = {"method": model, "train_content_sha256": _train_digest(profile, model), "data_content_sha256": digest}
+        key = {"method": model, "train_content_sha256": _train_digest(profile, model, seed),
+               "data_content_sha256": digest}
     else:
         mpath = model_path(profile, model)
         if not mpath.exists():
@@ -158,7 +161,7 @@ def evaluation(profile: str, model: str, dataset: str, batch: int = EVAL_BATCH, 
         table, _, _ = ev.evaluate(model.split("-")[0], data, progress=progress,
                                   aligned=None if model in GRID_BASELINES else True)
     elif is_prior(model):
-        table, _, _ = ev.evaluate(prior_estimate(profile, model), data, progress=progress)
+        table, _, _ = ev.evaluate(prior_estimate(profile, model, seed=seed), data, progress=progress)
     else:
         from .model import load_model
         table, _, _ = ev.evaluate(load_model(mpath), data, batch, progress=progress)
@@ -210,28 +213,6 @@ def compare_per_qf1(tidies: dict, aligned=None) -> pd.DataFrame:
     return out.reset_index().rename(columns={"index": "qf1"})
 
 
-def describe(tidies: dict, aligned=None) -> str:
-    """One sentence on a comparison (label -> tidy table, one of them a constant prior): every
-    method's AvgAcc and AvgMSE, the prior's, and which method is highest, so that the prose under
-    a table is read from the numbers and stays true when they change."""
-    avg = {m: averages(t, aligned) for m, t in tidies.items()}
-    priors = {m: v for m, v in avg.items() if m.startswith("constant prior")}
-    avg = {m: v for m, v in avg.items() if m not in priors}
-    parts = [f"{m} {a:.3f} (AvgMSE {e:.3f})" for m, (a, e) in avg.items()]
-    best = max(avg, key=lambda m: avg[m][0])
-    top_prior = max((v[0] for v in priors.values()), default=0.0)
-    text = f"AvgAcc: {', '.join(parts)}"
-    if priors:
-        text += "; " + ", ".join(f"the {m} {a:.3f} (AvgMSE {e:.3f})" for m, (a, e) in priors.items())
-    text += f". Highest: {best}"
-    if priors and avg[best][0] <= top_prior + 0.05:
-        text += ", but no method is clearly above the constant prior here"
-    return text + "."
-
-
-# ---------------------------------------------------------------------------------------------
-# Figures
-
 # ---------------------------------------------------------------------------------------------
 # Writing results with provenance
 
@@ -247,8 +228,8 @@ def provenance(profile: str, seed: int, started: float, models=(), datasets=(), 
         if is_prior(name):
             qf2, kind = _prior_parts(name)
             m[name] = {"method": PRIOR[kind], "labels_of": f"qf2-{qf2}-train",
-                       "train_content_sha256": _train_digest(profile, name),
-                       "estimate": prior_estimate(profile, name).tolist()}
+                       "train_content_sha256": _train_digest(profile, name, seed),
+                       "estimate": prior_estimate(profile, name, seed=seed).tolist()}
             continue
         path = model_path(profile, name)
         cfg = json.loads((path.parent / "config.json").read_text())
@@ -259,7 +240,7 @@ def provenance(profile: str, seed: int, started: float, models=(), datasets=(), 
                    "channels": cfg["channels"], "schedule": cfg.get("schedule", "constant")}
     d = {}
     for name in datasets:
-        man = json.loads((datasets_dir(profile) / name / "manifest.json").read_text())
+        man = json.loads((dataset_dir(profile, name, seed) / "manifest.json").read_text())
         s = man["spec"]
         d[name] = {"content_sha256": man["content_sha256"], "source": s["source"], "split": s["split"],
                    "qf2": s["qf2"], "grid_shift": s["grid_shift"], "channels": s["channels"],
@@ -293,7 +274,7 @@ def data_manifests() -> dict:
     """sha256 of the manifests that pin the prepared images (where present)."""
     out = {}
     for name in ("processed/wallpapers/manifest.tsv", "raw/raise/manifest.tsv", "raw/dresden/manifest.tsv"):
-        p = DATA_DIR / name
+        p = paths.DATA_DIR / name
         if p.exists():
             out[name] = sha256_file(p)
     return out

@@ -101,7 +101,7 @@ def splice_set(profile: str, seed: int = 0, per_case: int | None = None, side: i
     recs = split_records(get_source(p["test"]["source"]), p["test"]["split"], test_share(profile),
                          p["n_test"], seed)
     imgs = [load_image(r.path, r.sha256) for r in recs]
-    per_case = per_case or p["localize"]["per_case"]
+    per_case = p["localize"]["per_case"] if per_case is None else per_case
     side = side or min(p["localize"]["side"], min(min(i.shape[:2]) for i in imgs) // 16 * 16)
     rng = np.random.default_rng([seed, 0x10CA1])
     out = []

@@ -91,7 +91,7 @@ def test_dense_path_is_exact_without_spatial_convolutions():
     m = keras.Model(inp, BlockSoftmax(jpeg.q_max(15))(layers.Dense(int(jpeg.q_max(15).sum()))(x)))
     rng = np.random.default_rng(1)
     img = rng.integers(0, 256, (90, 100, 3)).astype("float32")
-    out = np.asarray(localize._dense_tile(m, keras.ops.convert_to_tensor(img[None]), 15)).reshape(27, 37, -1)
+    out = np.asarray(localize._dense_tile(m, keras.ops.convert_to_tensor(img[None]))).reshape(27, 37, -1)
     for y, x in ((0, 0), (5, 17), (26, 36)):
         ref = np.asarray(m.predict_on_batch(img[None, y:y + 64, x:x + 64]))[0]
         np.testing.assert_allclose(out[y, x], ref, rtol=1e-4, atol=1e-6)

@@ -112,3 +112,15 @@ def test_tidy_table_and_equal_weight_averages():
     assert s["all"] == {"AvgAcc": 0.625, "AvgMSE": 0.75, "qf1_values": 2}
     assert s["aligned"]["AvgAcc"] == 0.0 and s["aligned"]["qf1_values"] == 1
     assert s["qf1<qf2"]["AvgAcc"] == 0.75 and s["qf1>=qf2"]["AvgMSE"] == 1.25
+
+
+def test_decode_follows_numpy_on_ties_and_halves():
+    """The one decoding rule (keras.ops) against plain numpy: the first of tied maxima wins, halves
+    round to even, values clip to [1, q_max]."""
+    qm = jpeg.q_max()
+    rng = np.random.default_rng(0)
+    p = rng.integers(0, 3, (64, int(qm.sum()))).astype("float32")  # many ties
+    ref = np.stack([p[:, a:b].argmax(1) + 1 for a, b in zip(np.r_[0, np.cumsum(qm)[:-1]], np.cumsum(qm))], 1)
+    assert np.array_equal(model.decode(p, "class"), ref)
+    r = (rng.integers(-4, 40, (64, 15)) / 2).astype("float32")  # every value a whole or a half
+    assert np.array_equal(model.decode(r, "regression"), np.clip(np.rint(r), 1, qm).astype(np.int64))

@@ -87,7 +87,7 @@ def test_time_limit_then_resume(smoke, tmp_path):
     assert log["epoch"].tolist() == [1, 1, 2, 3] and log["partial"].tolist() == [1, 0, 0, 0]
     assert (log["seconds"] > 0).all() and log["patches"].is_monotonic_increasing
     assert log["patches"].iloc[-1] - log["patches"].iloc[0] == 3 * (log["patches"].iloc[2] - log["patches"].iloc[1])
-    m = train.load_model(run / "model.keras")
+    m = model.load_model(run / "model.keras")
     assert m.optimizer.iterations.numpy() > 0
 
 
@@ -162,7 +162,7 @@ def test_gpu_sessions_rehearsed_on_cpu_resume_evaluate_and_register(tmp_path, mo
     from qpaper.report import gpu_rows
     rows = gpu_rows(tmp_path)
     assert len(rows) == 4 and "DenseNet-7), GPU, 48 patches seen" in rows[0] and "constant prior" in rows[1]
-    plain = train.load_model(reg / "model.keras")  # float32, loads on this CPU's TensorFlow
+    plain = model.load_model(reg / "model.keras")  # float32, loads on this CPU's TensorFlow
     assert all(w.dtype == "float32" for w in plain.weights) and plain.output_shape == (None, 226)
 
     run2, ev2, cfg2 = session(2, 2)  # resumes the registered run
@@ -192,5 +192,22 @@ def test_the_dct_backbone_trains_and_logs_patches_seen(smoke, tmp_path):
     import pandas as pd
     log = pd.read_csv(tmp_path / "run" / "log.csv")
     assert log["patches"].tolist() == [64, 128] and (log["patches_per_s"] > 0).all()
-    m = train.load_model(tmp_path / "run" / "model.keras")
+    m = model.load_model(tmp_path / "run" / "model.keras")
     assert any(op.name == "histograms" for op in m.layers) and m.optimizer.iterations.numpy() == 2 * 64 // 16
+
+
+def test_a_run_in_this_process_after_another_equals_a_fresh_process(smoke, tmp_path):
+    """``qpaper experiments models`` trains every model with ``train.train`` in one process (a
+    ``clear_session`` between them): the second model of such a process has the same log and the
+    same weights as the same run of ``qpaper train`` in a fresh process."""
+    import keras
+    import pandas as pd
+    r = qpaper("train", "--profile", "smoke", "--data", smoke / "train", "--out", tmp_path / "fresh", "--quiet")
+    assert r.returncode == 0, r.stderr[-2000:]
+    train.train(smoke / "train", tmp_path / "first", profile="smoke", head="regression", verbose=0, log=QUIET)
+    keras.utils.clear_session()
+    train.train(smoke / "train", tmp_path / "second", profile="smoke", verbose=0, log=QUIET)
+    logs = [pd.read_csv(tmp_path / n / "log.csv").drop(columns=["seconds", "patches_per_s"]) for n in ("fresh", "second")]
+    pd.testing.assert_frame_equal(*logs)
+    a, b = (model.load_model(tmp_path / n / "model.keras").get_weights() for n in ("fresh", "second"))
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
