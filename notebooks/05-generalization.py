@@ -96,7 +96,7 @@ display(figs[8])
 e = "QF2 mismatch (model QF2 90, test QF2 92)"
 above = avg[e, "proposed"]["AvgAcc"] > avg[e, "[10]"]["AvgAcc"]
 Markdown(against_matched(e) + f" The proposed estimator {'stays above' if above else 'falls below'} [10] (the paper: "
-         f"{rs.PAPER[e, 'proposed'][0]} against {rs.PAPER[e, '[10]'][0]}). " + figures.curves_text(curves[e]))
+         f"{rs.PAPER[e, 'proposed'][0]:.3f} against {rs.PAPER[e, '[10]'][0]:.3f}). " + figures.curves_text(curves[e]))
 
 # %% [markdown]
 # **Figure 9**: dataset mismatch, test images from the second source.
@@ -109,8 +109,8 @@ e = "dataset mismatch, QF2 90"
 note = (" (The smoke profile has one source only: here the 'second source' is the training source's test "
         "split, so this is plumbing, not a mismatch.)" if p["mismatch"]["source"] == p["train"]["source"] else "")
 Markdown(against_matched(e) + f" The second source is {p['mismatch']['source']}, the training one "
-         f"{p['train']['source']}; the paper (RAISE to Dresden) has {rs.PAPER[e, 'proposed'][0]} against "
-         f"{rs.PAPER[e, '[10]'][0]}. "
+         f"{p['train']['source']}; the paper (RAISE to Dresden) has {rs.PAPER[e, 'proposed'][0]:.3f} against "
+         f"{rs.PAPER[e, '[10]'][0]:.3f}. "
          + figures.curves_text(curves[e]) + note)
 
 # %% [markdown]
@@ -123,8 +123,9 @@ display(figs[10])
 e = "resolution mismatch (half size), QF2 90"
 drop = avg["matched (QF2 90, same source)", "proposed"]["AvgAcc"] - avg[e, "proposed"]["AvgAcc"]
 Markdown(against_matched(e) + " Downscaling before the first compression changes the content statistics, not the "
-         "compression chain: " + ("the trace the network reads is still there (the proposed estimator keeps its "
-                                  f"accuracy within {max(drop, 0):.3f}). " if drop < 0.05 else
+         "compression chain: " + ("the trace the network reads is still there (the proposed estimator "
+                                  + (f"loses only {drop:.3f} of AvgAcc). " if drop > 0 else
+                                     f"gains {-drop:.3f} of AvgAcc). ") if drop < 0.05 else
                                   f"still, the proposed estimator loses {drop:.3f} of AvgAcc, so what it learned "
                                   "depends on the content as well as on the trace. ") + figures.curves_text(curves[e]))
 
@@ -155,4 +156,4 @@ Markdown(f"In the aligned QF2 mismatch the proposed estimator gets AvgAcc {al['p
          + ("beats" if al["proposed"] > max(al[m] for m in base) else "does not beat")
          + " the model-based methods, which see the comb directly on the aligned grid but were designed for a "
          "first compression coarser than the second (the paper: "
-         + " against ".join(str(rs.PAPER["QF2 mismatch, aligned", m][0]) for m in ("proposed", "[7]", "[5]")) + ").")
+         + ", ".join(f"{rs.PAPER['QF2 mismatch, aligned', m][0]:.3f} for {m}" for m in ("proposed", "[7]", "[5]")) + ").")
