@@ -52,18 +52,16 @@ stride = None  # window stride (None: the profile's; the paper uses 1)
 
 # %%
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 from IPython.display import Markdown
 
-from qpaper import figures, jpeg, localize, paths, regions, splices
+from qpaper import figures, localize, paths, regions, splices
 from qpaper.model import load_model
 from qpaper.profiles import MODELS, get_profile
 
 name = "qf2-90-class-Lr"
 S = figures.setup(profile, seed, datasets=[MODELS[name][0]], models=[name])
 stride = stride or get_profile(profile)["localize"]["stride"]
-per_case = per_case or get_profile(profile)["localize"]["per_case"]
 model = load_model(paths.model_path(profile, name))
 examples = splices.splice_set(profile, seed, per_case=per_case)
 print(len(examples), "splices;", [(s["case"], s["splice"].mask.shape) for s in examples])
@@ -75,14 +73,10 @@ print(len(examples), "splices;", [(s["case"], s["splice"].mask.shape) for s in e
 rows, maps = [], []
 for s in examples:
     sp = s["splice"]
-    rgb = jpeg.decode(sp.jpeg)
-    qm, conf = localize.qmap(model, rgb, stride, progress=False, path="auto")
-    res = regions.cluster(qm, seed=seed)
-    truth = regions.truth_at_windows(sp.mask, stride)
-    sc = regions.scores(res["mask"], truth > 0, res["score"])
+    r = localize.score_splice(sp, model, stride, seed)
     rows.append({"case": s["case"], "splice": s["index"], "qf1": str(sp.qf1), "qf2": sp.qf2,
-                 "shift": str(sp.shift), "clusters": res["k"], "donors": int(sp.mask.max()), **sc})
-    maps.append((rgb, sp.mask, qm, res))
+                 "shift": str(sp.shift), "clusters": r["clusters"]["k"], "donors": int(sp.mask.max()), **r["scores"]})
+    maps.append((r["rgb"], sp.mask, r["qm"], r["clusters"]))
 scores = pd.DataFrame(rows)
 textured = ~scores["case"].eq(splices.FLAT_CASE[0])
 mean = {"case": "mean (textured donors)", **{c: "" for c in scores.columns if c != "case"},
@@ -137,16 +131,13 @@ plt.show()
 lines = []
 for i, info in zip(show, drawn):
     _, mask, qm, _ = maps[i]
-    truth = regions.truth_at_windows(mask, stride)
-    usual = {m["k"]: np.median(qm[..., m["k"] - 1][truth == 0]) for m in info}  # the background's usual step
-    differ = {k: (np.mean(qm[..., k - 1][truth > 0] != v), np.mean(qm[..., k - 1][truth == 0] != v))
-              for k, v in usual.items()}
+    c = regions.step_contrast(qm, mask, stride, [m["k"] for m in info])
     constant = [m["k"] for m in info if m["constant"]]
     lines.append(f"*{examples[i]['case']}*: inside the outlines "
-                 + " / ".join(f"{a:.0%}" for a, _ in differ.values()) + " of the windows (k = "
-                 + " / ".join(map(str, differ)) + ") answer a step other than the background's usual "
-                 + " / ".join(f"{v:g}" for v in usual.values()) + ", against "
-                 + " / ".join(f"{b:.0%}" for _, b in differ.values()) + " outside"
+                 + " / ".join(f"{v['inside']:.0%}" for v in c.values()) + " of the windows (k = "
+                 + " / ".join(map(str, c)) + ") answer a step other than the background's usual "
+                 + " / ".join(f"{v['usual']:g}" for v in c.values()) + ", against "
+                 + " / ".join(f"{v['outside']:.0%}" for v in c.values()) + " outside"
                  + (f"; constant map: k = {', '.join(map(str, constant))}" if constant else ""))
 n_const = sum(m["constant"] for info in drawn for m in info)
 Markdown("Row by row: " + "; ".join(lines) + f". {n_const} of {sum(len(x) for x in drawn)} maps are constant (one "

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import jpeg
 from .jpeg import NC, PATCH
-from .regions import window_grid
+from .regions import cluster, scores, truth_at_windows, window_grid
 
 
 
@@ -257,6 +258,17 @@ def colour_png(m: np.ndarray, cmap: str = "viridis", vmin=None, vmax=None) -> by
     return buf.getvalue()
 
 
+def score_splice(splice, model, stride: int, seed: int = 0, path: str = "auto") -> dict:
+    """Section 5.3 on one generated splice (:class:`qpaper.splices.Splice`): its decoded pixels
+    ``rgb``, Q1 map ``qm``, the clustered mask ``clusters`` (:func:`qpaper.regions.cluster`) and
+    its ``scores`` (F1, MCC, AUC) against the donors at the window centres."""
+    rgb = jpeg.decode(splice.jpeg)
+    qm, _ = qmap(model, rgb, stride, progress=False, path=path)
+    res = cluster(qm, seed=seed)
+    return {"rgb": rgb, "qm": qm, "clusters": res,
+            "scores": scores(res["mask"], truth_at_windows(splice.mask, stride) > 0, res["score"])}
+
+
 def run(file, out, model=None, stride: int = 8, coefficients=(1, 6, 14), path: str = "auto",
         max_megapixels: float | None = 120.0, seed: int = 0, progress: bool = True) -> dict:
     """``qpaper localize``: the Q1 map of a JPEG file at ``stride`` (Section 5.3), its tampering
@@ -268,7 +280,7 @@ def run(file, out, model=None, stride: int = 8, coefficients=(1, 6, 14), path: s
 
     from . import estimate, registry
     from .paths import atomic_write_bytes
-    from .regions import cluster, to_pixels
+    from .regions import to_pixels
     out = Path(out)
     img = estimate.read_jpeg(file, max_megapixels)
     model, name, _, _ = registry.model_for(img["q2"], model)

@@ -44,6 +44,20 @@ def region_summary(qm: np.ndarray, mask: np.ndarray, stride: int, qf_background:
 
 
 
+def step_contrast(qm: np.ndarray, mask: np.ndarray, stride: int, coefficients=(1, 6, 14)) -> dict:
+    """How a map's donors stand out (the reading of Figure 12), per coefficient k: the background's
+    usual step (the median over the windows centred outside every donor) and the share of the
+    windows centred inside the donors, and outside them, that answer another step."""
+    truth = truth_at_windows(mask, stride)
+    out = {}
+    for k in coefficients:
+        m = qm[..., k - 1]
+        usual = float(np.median(m[truth == 0]))
+        out[k] = {"usual": usual, "inside": float(np.mean(m[truth > 0] != usual)),
+                  "outside": float(np.mean(m[truth == 0] != usual))}
+    return out
+
+
 def to_pixels(m: np.ndarray, size, stride: int) -> np.ndarray:
     """A window map drawn at image size: each pixel takes the value of the nearest window centre."""
     h, w = size

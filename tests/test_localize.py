@@ -209,3 +209,24 @@ def test_region_summary_counts_windows_answering_the_background():
     assert regions.region_summary(qm, mask, stride, 75)["nearest_qf_of_rest"] is None
     with pytest.raises(ValueError):
         regions.region_summary(qm, mask, stride, 75, label=2)
+
+
+def test_step_contrast_reads_how_donors_stand_out():
+    mask = np.zeros((128, 128), np.int8)
+    mask[40:100, 40:100] = 1
+    qm = np.full((9, 9, 15), 4, np.int16)
+    truth = regions.truth_at_windows(mask, 8)
+    qm[..., 0][truth > 0] = 9  # coefficient 1: every donor window answers another step
+    c = regions.step_contrast(qm, mask, 8, (1, 2))
+    assert c[1] == {"usual": 4.0, "inside": 1.0, "outside": 0.0}
+    assert c[2] == {"usual": 4.0, "inside": 0.0, "outside": 0.0}
+
+
+def test_score_splice_maps_clusters_and_scores_one_splice(tiny_model, astronaut, coffee):
+    s = splices.make_splice(np.ascontiguousarray(astronaut[:256, :256]), [np.ascontiguousarray(coffee[:256, :256])],
+                            75, [95], 90, seed=2)
+    r = localize.score_splice(s, tiny_model, 16)
+    qm, _ = localize.qmap(tiny_model, jpeg.decode(s.jpeg), 16, progress=False, path="auto")
+    assert np.array_equal(r["qm"], qm) and np.array_equal(r["rgb"], jpeg.decode(s.jpeg))
+    truth = regions.truth_at_windows(s.mask, 16) > 0
+    assert r["scores"] == regions.scores(r["clusters"]["mask"], truth, r["clusters"]["score"])
