@@ -108,9 +108,9 @@ def cmd_data_trace(a):
 def cmd_dataset_build(a):
     from .shards import build
     from .profiles import dataset_spec
-    shift = "aligned" if a.aligned else "misaligned" if a.misaligned else "random"
-    over = {k: v for k, v in (("channels", a.channels), ("encoder", a.encoder), ("subsampling", a.subsampling))
-            if v is not None}
+    shift = "aligned" if a.aligned else "misaligned" if a.misaligned else "mixed" if a.mixed else "random"
+    over = {k: v for k, v in (("channels", a.channels), ("encoder", a.encoder), ("subsampling", a.subsampling),
+                              ("q2_mix", a.q2_mix)) if v is not None}
     if a.qf1:
         over["qf1"] = tuple(a.qf1.split(","))
     if a.source:
@@ -236,7 +236,8 @@ def cmd_models(a):
               or e["metrics"].get("gpu", {}).get("random shift", {}).get("model") or {})
         acc = f"{t1['AvgAcc']:.4f}" if t1 else "-"
         mse = f"{t1['AvgMSE']:.3f}" if t1 else "-"
-        print(f"{e['name']:22s} {e['profile']:7s} {e['qf2']:3d} {e['head']:10s} {e['loss']:5s} {e['channels']:5s} "
+        qf2 = "any" if e["qf2"] is None else str(e["qf2"])
+        print(f"{e['name']:22s} {e['profile']:7s} {qf2:>3s} {e['head']:10s} {e['loss']:5s} {e['channels']:5s} "
               f"{acc:>7s} {mse:>7s}  {e['sha256'][:16]}")
 
 
@@ -344,7 +345,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--profile", default="smoke", choices=list(PROFILES))
     s.add_argument("--split", default="train", choices=["train", "test"])
     s.add_argument("--qf2", type=int, default=90)
-    s.add_argument("--qf1", help="comma-separated QF1 list overriding the profile's (e.g. 70,90 or ps8,ps10)")
+    s.add_argument("--qf1", help="comma-separated QF1 list overriding the profile's (e.g. 70,90 or ps8,ps10), or "
+                   "families of first tables (libjpeg, perturbed, park, perturbed-heldout, park-heldout, photoshop; "
+                   "with --encoder pillow)")
+    s.add_argument("--q2-mix", choices=["q2-libjpeg", "q2-wide"],
+                   help="draw each unit's last table from this family (with --encoder pillow) instead of QF2's")
     s.add_argument("--source", help="another image source, whole (e.g. wallpapers for a paper-settings run)")
     s.add_argument("--patches-per-qf1", type=int, help="override the profile's patches per QF1")
     s.add_argument("--out", required=True)
@@ -352,6 +357,7 @@ def build_parser() -> argparse.ArgumentParser:
     g = s.add_mutually_exclusive_group()
     g.add_argument("--aligned", action="store_true", help="force r = c = 0")
     g.add_argument("--misaligned", action="store_true", help="force (r, c) != (0, 0)")
+    g.add_argument("--mixed", action="store_true", help="aligned a quarter of the time, else (r, c) != (0, 0)")
     s.add_argument("--channels", choices=["rgb", "y"], help="rgb (the paper) or y (the authors' code)")
     s.add_argument("--encoder", choices=["opencv", "pillow"])
     s.add_argument("--subsampling", choices=["4:2:0", "4:2:2", "4:4:4"])
@@ -364,8 +370,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("train", help="train an estimator (checkpoint every epoch, --resume after a kill)")
     s.add_argument("--profile", default="smoke", choices=list(PROFILES))
     s.add_argument("--qf2", type=int, default=90)
-    s.add_argument("--head", default="class", choices=["class", "regression"],
-                   help="class: the paper's classification-like head; regression: reference [10]")
+    s.add_argument("--head", default="class", choices=["class", "regression", "wide"],
+                   help="class: the paper's classification-like head; regression: reference [10]; wide: the any-QF2 "
+                   "estimator (coef backbone, Q2 an input, classes up to R and 'at least R+1', issue 21)")
     s.add_argument("--loss", default="Lr", choices=["L", "Lr"], help="class head: L (Eq. 1) or Lr (Eq. 5, default)")
     s.add_argument("--distance", default="abs", choices=["abs", "squared"],
                    help="Lr distance: abs (the paper, default) or squared (the authors' code)")

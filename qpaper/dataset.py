@@ -15,17 +15,19 @@ from .paths import sha256_file
 
 
 def content_digest(out: Path, shards: list) -> str:
-    """sha256 over all patches then all labels, independent of how they are sharded."""
-    hx, hq = hashlib.sha256(), hashlib.sha256()
+    """sha256 over all patches then all labels (then all last tables, where stored), independent
+    of how they are sharded."""
+    names = ("x", "q1") + (("q2",) if shards and "q2" in shards[0]["files"] else ())
+    hs = {a: hashlib.sha256() for a in names}
     for s in shards:
-        hx.update(np.ascontiguousarray(np.load(out / s["files"]["x"]["name"], mmap_mode="r")).tobytes())
-        hq.update(np.ascontiguousarray(np.load(out / s["files"]["q1"]["name"], mmap_mode="r")).tobytes())
-    return hashlib.sha256(hx.digest() + hq.digest()).hexdigest()
+        for a in names:
+            hs[a].update(np.ascontiguousarray(np.load(out / s["files"][a]["name"], mmap_mode="r")).tobytes())
+    return hashlib.sha256(b"".join(hs[a].digest() for a in names)).hexdigest()
 
 
 def open_dataset(path, verify: bool = True) -> dict:
-    """Read a built dataset: its manifest, and lists of memory-mapped x, q1 and meta arrays per
-    shard. ``verify`` checks every shard file against its sha256."""
+    """Read a built dataset: its manifest, and lists of memory-mapped x, q1 and meta arrays (and
+    q2, where stored) per shard. ``verify`` checks every shard file against its sha256."""
     out = Path(path)
     mpath = out / "manifest.json"
     if not mpath.exists():
@@ -37,6 +39,7 @@ def open_dataset(path, verify: bool = True) -> dict:
     arrays = {"x": [], "q1": [], "meta": []}
     for s in manifest["shards"]:
         for a, f in s["files"].items():
+            arrays.setdefault(a, [])
             fp = out / f["name"]
             if not fp.exists():
                 raise DatasetError(f"{fp}: missing shard file")

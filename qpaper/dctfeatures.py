@@ -64,23 +64,28 @@ def _dc_table(q: int) -> tuple[int, int]:
     raise ValueError(f"no DC modulus is a multiple of {q}")
 
 
+DC_MAX = 16  # the DC steps the moduli cover
 MAX_STEP = 24  # candidate steps of a coefficient: 1..min(its QF 50 step, MAX_STEP)
 
 
-def candidates(nc: int = NC) -> np.ndarray:
+def candidates(nc: int = NC, wide: bool = False) -> np.ndarray:
     """How many candidate steps each of the first nc zig-zag coefficients is tested for: its
     step in the QF 50 table (the paper's q_max for the 15 it estimates), at most MAX_STEP for
-    the higher frequencies the front end may read beyond them."""
+    the higher frequencies the front end may read beyond them. ``wide``: every AC coefficient
+    1..MAX_STEP and the DC 1..16 (the wide head's range, :mod:`qpaper.tables`)."""
+    if wide:
+        return np.array([DC_MAX] + [MAX_STEP] * (nc - 1), dtype=np.int64)
     return np.minimum(q_max(nc), MAX_STEP)
 
 
-def comb_tables(nc: int = NC) -> dict:
+
+def comb_tables(nc: int = NC, wide: bool = False) -> dict:
     """The fixed matrices that turn histograms into comb strengths: ``dc`` [sum(DC_MODULI),
     2 q_max[0]] (cos then sin of 2 pi r / q for each residue r), ``ac`` [NB, max q] (cos 2 pi
     v / q for v = -SPAN-1..SPAN+1, zero on the overflow bins, the same for every AC
     coefficient), and ``select``, the
     columns of the flattened AC strengths that are real candidates (:func:`candidates`)."""
-    qm = candidates(nc)
+    qm = candidates(nc, wide)
     dc = np.zeros((sum(DC_MODULI), 2 * qm[0]))
     for q in range(1, qm[0] + 1):
         m, off = _dc_table(q)
@@ -95,11 +100,11 @@ def comb_tables(nc: int = NC) -> dict:
     return {"dc": dc.astype("float32"), "ac": cos.astype("float32"), "select": select, "top": top}
 
 
-def n_features(nc: int = NC) -> int:
+def n_features(nc: int = NC, wide: bool = False) -> int:
     """Features per phase: the comb strengths of every (coefficient, candidate) pair (226 for
     nc = 15), the share of zero and of overflowing values of each AC coefficient, and a last
     one that is 1 on the grid of the last compression."""
-    return int(candidates(nc).sum()) + 2 * (nc - 1) + 1
+    return int(candidates(nc, wide).sum()) + 2 * (nc - 1) + 1
 
 
 def histogram(idx, bins: int):
@@ -165,13 +170,14 @@ class PhaseHistograms(layers.Layer):
 class CombStrength(layers.Layer):
     """Histograms -> [B, P, n_features(nc)]: per phase, the comb strength of every candidate
     step of every coefficient (DC: modulus of the mean of exp(2 pi i v / q); AC: mean of
-    cos(2 pi v / q)), the shares of zero and overflowing AC values, and the grid indicator."""
+    cos(2 pi v / q)), the shares of zero and overflowing AC values, and the grid indicator.
+    ``wide``: the candidates of :func:`candidates` with ``wide=True``."""
 
-    def __init__(self, nc: int = NC, **kwargs):
+    def __init__(self, nc: int = NC, wide: bool = False, **kwargs):
         super().__init__(**kwargs)
-        self.nc = int(nc)
-        self._t = comb_tables(self.nc)
-        self._q0 = int(candidates(self.nc)[0])
+        self.nc, self.wide = int(nc), bool(wide)
+        self._t = comb_tables(self.nc, self.wide)
+        self._q0 = int(candidates(self.nc, self.wide)[0])
 
     def call(self, histograms):
         hdc, hac = histograms
@@ -185,10 +191,10 @@ class CombStrength(layers.Layer):
         return ops.concatenate([dc, ac, zero, over, ops.zeros_like(zero[..., :1]) + grid], axis=-1)
 
     def compute_output_shape(self, shape):
-        return (shape[1][0], shape[1][1], n_features(self.nc))
+        return (shape[1][0], shape[1][1], n_features(self.nc, self.wide))
 
     def get_config(self):
-        return {**super().get_config(), "nc": self.nc}
+        return {**super().get_config(), "nc": self.nc, **({"wide": True} if self.wide else {})}
 
 
 @keras.saving.register_keras_serializable(package="qpaper")

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from . import jpeg
+from . import jpeg, tables
 from .sources import get_source, image_size, load_image, split_records
 
-GRID_SHIFTS = ("random", "aligned", "misaligned")
+GRID_SHIFTS = ("random", "aligned", "misaligned", "mixed")
 CHANNELS = ("rgb", "y")
 META_DTYPE = np.dtype([("image", "<i4"), ("scene", "<i4"), ("qf1", "<i2"), ("qf2", "<i2"),
                        ("r", "i1"), ("c", "i1"), ("aligned", "?"), ("y", "<i4"), ("x", "<i4"),
@@ -37,7 +37,11 @@ class DatasetError(ValueError):
 @dataclass(frozen=True)
 class DatasetSpec:
     """Everything that determines a dataset's bytes. ``qf1`` entries are standard qualities
-    (ints) or Photoshop qualities ("ps8", "ps9", "ps10", "ps12", with ``encoder="pillow"``)."""
+    (ints), Photoshop qualities ("ps8", "ps9", "ps10", "ps12") or table families
+    (:mod:`qpaper.tables`: "libjpeg", "perturbed", "park", ...; each unit draws its own table), the
+    last two with ``encoder="pillow"``. ``q2_mix``: a family of last tables (e.g. "q2-wide"), one
+    drawn per unit, stored beside the patches as ``q2`` (zig-zag); ``None``: every last table is
+    QF ``qf2``'s."""
 
     source: str
     split: str
@@ -55,6 +59,7 @@ class DatasetSpec:
     n_test: int | None = None
     nc: int = jpeg.NC
     scale: float = 1.0  # resize the raw image first (INTER_AREA); 0.5: the half-resolution test, Fig. 10
+    q2_mix: str | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "qf1", tuple(_canon_q1(q) for q in self.qf1))
@@ -69,7 +74,9 @@ class DatasetSpec:
         if not 1 <= self.qf2 <= 100:
             raise ValueError("qf2 must be in 1..100")
         if self.encoder == "opencv" and any(isinstance(q, str) for q in self.qf1):
-            raise ValueError("Photoshop tables as Q1 need encoder='pillow'")
+            raise ValueError("Photoshop tables and table families as Q1 need encoder='pillow'")
+        if self.q2_mix is not None and (self.q2_mix not in tables.Q2_FAMILIES or self.encoder != "pillow"):
+            raise ValueError(f"q2_mix must be one of {tables.Q2_FAMILIES}, with encoder='pillow'")
         if not 0 < self.scale <= 1:
             raise ValueError("scale must be in (0, 1]")
         if self.patches_per_image < 1 or self.patches_per_qf1 < 1 or not self.qf1:
@@ -80,6 +87,8 @@ class DatasetSpec:
         d["qf1"] = list(self.qf1)
         if self.scale == 1.0:  # specs (and digests) written before the option existed stay valid
             del d["scale"]
+        if self.q2_mix is None:
+            del d["q2_mix"]
         return d
 
     @classmethod
@@ -91,15 +100,21 @@ class DatasetSpec:
 
 
 def _canon_q1(q):
-    """The canonical form of a QF1 name in a spec: 75 or "ps10" (:func:`qpaper.jpeg.parse_q1`)."""
+    """The canonical form of a QF1 name in a spec: 75, "ps10" (:func:`qpaper.jpeg.parse_q1`) or a
+    family of first tables ("perturbed", :mod:`qpaper.tables`)."""
+    if isinstance(q, str) and q in tables.Q1_FAMILIES:
+        return q
     kind, v = jpeg.parse_q1(q)
     return f"ps{v}" if kind == "photoshop" else v
 
 
 def draw_shift(rng: np.random.Generator, policy: str) -> tuple[int, int]:
     """Grid shift (r, c) in 0..7 (Section 4.2): uniform (aligned with probability 1/64),
-    forced aligned (0, 0), or uniform over the 63 misaligned shifts."""
+    forced aligned (0, 0), uniform over the 63 misaligned shifts, or ``mixed``: aligned with
+    probability 1/4 (a re-save without a crop, the common case of real files), else misaligned."""
     if policy == "aligned":
+        return 0, 0
+    if policy == "mixed" and rng.random() < 0.25:
         return 0, 0
     if policy == "random":
         r, c = rng.integers(0, 8, size=2)
@@ -113,6 +128,7 @@ class DJpegDataset:
 
     def __init__(self, spec: DatasetSpec, data_dir=None):
         self.spec = spec
+        self.arrays = ("x", "q1", "meta") + (("q2",) if spec.q2_mix else ())
         records = get_source(spec.source, data_dir)
         self.records = split_records(records, spec.split, spec.test_share, spec.n_test, spec.seed)
         if not self.records:
@@ -176,8 +192,9 @@ class DJpegDataset:
         return x[k], q1[k], meta[k]
 
     def unit(self, u: int, path: str = "auto"):
-        """Generate unit ``u``: arrays x [n, p, p, C], q1 [n, 64], meta [n]. ``path`` picks the
-        whole-image pipeline or the per-patch crop pipeline (bit-identical, see tests)."""
+        """Generate unit ``u``: arrays x [n, p, p, C], q1 [n, 64], meta [n] (and q2 [n, 64] with a
+        ``q2_mix``). ``path`` picks the whole-image pipeline or the per-patch crop pipeline
+        (bit-identical, see tests)."""
         s = self.spec
         qi, lu, img, r, c, count = self.units[u]
         rng = self._unit_rng(qi, lu)
@@ -192,23 +209,43 @@ class DJpegDataset:
         im = load_image(rec.path, rec.sha256)
         if s.scale != 1.0:
             im = cv2.resize(im, (w, h), interpolation=cv2.INTER_AREA)
-        q1 = s.qf1[qi]
+        first, second, q2 = self._encoders(qi, lu)
         if path == "auto":
             path = "crop" if count * (p + 48) ** 2 < 0.5 * h * w else "whole"
         if path == "whole":
-            patches, table = _whole_image(im, q1, s, r, c, ys, xs)
+            patches, table = _whole_image(im, first, second, s, r, c, ys, xs)
         elif path == "crop":
-            patches, table = _crop_patches(im, q1, s, r, c, ys, xs)
+            patches, table = _crop_patches(im, first, second, s, r, c, ys, xs)
         else:
             raise ValueError("path must be auto, whole or crop")
         if s.channels == "y":
             patches = np.stack([jpeg.to_luma(x) for x in patches])[..., None]
         meta = np.zeros(count, dtype=META_DTYPE)
-        meta["image"], meta["scene"], meta["qf1"], meta["qf2"] = img, self._scene_index[rec.scene], qi, s.qf2
+        meta["image"], meta["scene"], meta["qf1"] = img, self._scene_index[rec.scene], qi
+        meta["qf2"] = s.qf2 if q2 is None else jpeg.nearest_standard_qf(q2)[0]
         meta["r"], meta["c"], meta["aligned"] = r, c, (r == 0 and c == 0)
         meta["y"], meta["x"], meta["unit"] = ys, xs, u
-        q1v = np.repeat(jpeg.zigzag(table).astype(np.uint8)[None], count, axis=0)
-        return np.ascontiguousarray(patches), q1v, meta
+        q1v = np.repeat(_zigzag_u8(table)[None], count, axis=0)
+        out = (np.ascontiguousarray(patches), q1v, meta)
+        return out if q2 is None else out + (np.repeat(_zigzag_u8(q2)[None], count, axis=0),)
+
+    def _encoders(self, qi: int, lu: int):
+        """(first, second, Q2 table or None) of a unit: the two compressions as functions of the
+        pixels. A family in ``qf1`` or a ``q2_mix`` draws its table from the unit's own generator
+        (:func:`qpaper.tables.family_rng`), so a unit's tables do not depend on the others."""
+        s = self.spec
+        q1 = s.qf1[qi]
+        if tables.is_family(q1):
+            t1 = tables.draw(q1, tables.family_rng(q1, s.seed, s.split, qi, lu))
+            first = lambda a: jpeg.encode_pillow(a, table=t1, chroma_table=tables.chroma_for(t1),  # noqa: E731
+                                                 subsampling=s.subsampling)
+        else:
+            first = lambda a: jpeg.encode(a, q1, s.encoder, s.subsampling)  # noqa: E731
+        if s.q2_mix is None:
+            return first, lambda a: jpeg.encode(a, s.qf2, s.encoder, s.subsampling), None
+        t2 = tables.draw(s.q2_mix, tables.family_rng(s.q2_mix, s.seed, s.split, qi, lu))
+        return first, lambda a: jpeg.encode_pillow(a, table=t2, chroma_table=tables.chroma_for(t2),
+                                                   subsampling=s.subsampling), t2
 
     def shard_units(self, units_per_shard: int) -> list[range]:
         return [range(a, min(a + units_per_shard, self.n_units))
@@ -216,7 +253,13 @@ class DJpegDataset:
 
     def shard(self, units: range):
         parts = [self.unit(u) for u in units]
-        return tuple(np.concatenate([p[k] for p in parts]) for k in range(3))
+        return tuple(np.concatenate([p[k] for p in parts]) for k in range(len(self.arrays)))
+
+
+def _zigzag_u8(table) -> np.ndarray:
+    """A table's 64 steps in zig-zag order as stored in the shards (uint8: baseline steps are
+    at most 255)."""
+    return np.minimum(jpeg.zigzag(table), 255).astype(np.uint8)
 
 
 def _scaled(size, scale: float) -> tuple[int, int]:
@@ -224,17 +267,17 @@ def _scaled(size, scale: float) -> tuple[int, int]:
     return (h, w) if scale == 1.0 else (max(1, int(round(h * scale))), max(1, int(round(w * scale))))
 
 
-def _whole_image(im, q1, s: DatasetSpec, r, c, ys, xs):
+def _whole_image(im, first, second, s: DatasetSpec, r, c, ys, xs):
     """Plain pipeline: both compressions on the whole image, then cut the patches."""
-    b1 = jpeg.encode(im, q1, s.encoder, s.subsampling)
+    b1 = first(im)
     table = jpeg.luminance_table(b1)
     d1 = jpeg.decode(b1)[r:, c:]
-    d2 = jpeg.decode(jpeg.encode(np.ascontiguousarray(d1), s.qf2, s.encoder, s.subsampling))
+    d2 = jpeg.decode(second(np.ascontiguousarray(d1)))
     p = s.patch
     return np.stack([d2[y:y + p, x:x + p] for y, x in zip(ys, xs)]), table
 
 
-def _crop_patches(im, q1, s: DatasetSpec, r, c, ys, xs):
+def _crop_patches(im, first, second, s: DatasetSpec, r, c, ys, xs):
     """Per-patch pipeline, bit-identical to :func:`_whole_image`: each patch is computed from a
     window that starts on an MCU boundary of both compressions and has a one-MCU margin (where
     the image goes on) for chroma down/upsampling, so the blocks that reach the patch see the
@@ -254,11 +297,11 @@ def _crop_patches(im, q1, s: DatasetSpec, r, c, ys, xs):
         ox0 = max(0, (wx0 + c) // mcu * mcu - m)
         oy1 = min(H, -(-(wy1 + r) // mcu) * mcu + m)
         ox1 = min(W, -(-(wx1 + c) // mcu) * mcu + m)
-        b1 = jpeg.encode(np.ascontiguousarray(im[oy0:oy1, ox0:ox1]), q1, s.encoder, s.subsampling)
+        b1 = first(np.ascontiguousarray(im[oy0:oy1, ox0:ox1]))
         if table is None:
             table = jpeg.luminance_table(b1)
         d1 = jpeg.decode(b1)
         w1 = d1[wy0 + r - oy0:wy1 + r - oy0, wx0 + c - ox0:wx1 + c - ox0]
-        d2 = jpeg.decode(jpeg.encode(np.ascontiguousarray(w1), s.qf2, s.encoder, s.subsampling))
+        d2 = jpeg.decode(second(np.ascontiguousarray(w1)))
         out.append(d2[y - wy0:y - wy0 + p, x - wx0:x - wx0 + p])
     return np.stack(out), table

@@ -116,28 +116,35 @@ def _batches(rgb, origins, batch=64):
         yield np.stack([rgb[y:y + PATCH, x:x + PATCH] for y, x in origins[a:a + batch]])
 
 
-def estimate_cnn(model, rgb, origins, nc: int = NC, progress=None):
-    """(q1 [nc], confidence [nc]) from a Keras model over the windows at ``origins``."""
-    from .model import confidence, decode, head_of
+def estimate_cnn(model, rgb, origins, nc: int = NC, progress=None, q2=None):
+    """(q1 [nc], confidence [nc], agreement [nc]) from a Keras model over the windows at
+    ``origins``: the class probabilities averaged over the windows, their argmax + 1 and its
+    averaged probability, and the share of windows whose own answer is that one. ``q2``: the
+    file's last table (8x8), given to a model that takes it (:func:`qpaper.model.inputs`)."""
+    from .model import confidence, decode, head_of, inputs
     head = head_of(model)
-    total, n = None, 0
+    z2 = None if q2 is None else jpeg.zigzag(q2)
+    total, n, answers = None, 0, []
     for xb in _batches(rgb, origins):
-        pred = np.asarray(model.predict_on_batch(xb.astype("float32")), dtype=np.float64)
+        pred = np.asarray(model.predict_on_batch(inputs(model, xb.astype("float32"), z2)), dtype=np.float64)
         total = pred.sum(0) if total is None else total + pred.sum(0)
+        answers.append(decode(pred, head, nc))
         n += len(xb)
         if progress:
             progress(len(xb))
     mean = (total / n)[None]
-    conf = confidence(mean, nc)[0] if head == "class" else np.full(nc, np.nan)  # regression: no confidence
-    return decode(mean, head, nc)[0], conf
+    q1 = decode(mean, head, nc)[0]
+    conf = confidence(mean, nc, head)[0] if head != "regression" else np.full(nc, np.nan)  # regression: none
+    return q1, conf, (np.concatenate(answers) == q1).mean(0)
 
 
 def estimate_baseline(method, rgb, origins, q2, nc: int = NC, progress=None):
     """(q1, share of windows that agree) from a model-based method, one vote per window."""
     from .baselines import predict_q1_baseline
+    from .tables import WIDE_RANGE
     votes = []
-    for xb in _batches(rgb, origins, 256):
-        votes.append(predict_q1_baseline(method, xb, q2, nc, aligned=True))
+    for xb in _batches(rgb, origins, 256):  # candidate steps as wide as the any-QF2 model's classes
+        votes.append(predict_q1_baseline(method, xb, q2, nc, aligned=True, qmax=WIDE_RANGE))
         if progress:
             progress(len(xb))
     v = np.concatenate(votes)
@@ -228,7 +235,10 @@ def run(path, model: str | None = None, method: str = "cnn", window=None, max_wi
         if gap > 2:
             warnings.append(f"no model for QF2 {qf2}: using the QF2-{trained} model (gap {gap}; the paper "
                             "finds a gap of 2 costs little, larger ones more)")
-        q1, conf = estimate_cnn(m, img["rgb"], origins, nc, bar.update)
+        q1, conf, agree = estimate_cnn(m, img["rgb"], origins, nc, bar.update, q2)
+        from .model import head_of
+        if head_of(m) == "wide":
+            out.update(coefficient_notes(q1, conf, agree, q2, nc))
     elif method in ("galvan", "bianchi"):
         # Both model the double quantization on one grid: find the first grid before trusting them.
         with tqdm(total=64, unit="grid", desc="first grid", disable=not progress) as gbar:
@@ -261,7 +271,53 @@ def run(path, model: str | None = None, method: str = "cnn", window=None, max_wi
     out.update(q1=q1.tolist(), confidence=[None if np.isnan(c) else round(float(c), 3) for c in conf],
                nearest=jpeg.nearest_tables(q1, nc), warnings=warnings,
                verdict=verdict(q1, q2, nc, None if method == "cnn" or np.isnan(conf).all() else conf))
+    if "no_trace" in out:
+        out["nearest"] = nearest_supported(q1, out, nc)
+        if not out["nearest"]["supported"] and out["verdict"].startswith("double"):
+            out["verdict"] = ("no readable trace of a first compression: every coefficient is uncertain or has no trace "
+                              "(single-compressed, or first compressed more finely than the last)")
     return out
+
+
+def notes(r: dict) -> list[str]:
+    """Per coefficient of a result: "at least", "no trace", "uncertain" or "" (wide head only)."""
+    if "no_trace" not in r or r.get("q1") is None:
+        return [""] * len(r.get("q1") or [])
+    return ["; ".join(w for w, f in (("at least", a), ("no trace", t), ("uncertain", u)) if f)
+            for a, t, u in zip(r["at_least"], r["no_trace"], r["uncertain"])]
+
+
+UNCERTAIN_AGREE = 0.5  # a coefficient is "uncertain" when fewer of the windows give its answer
+UNCERTAIN_CONFIDENCE = 0.5  # ... or when its averaged probability is below this
+
+
+def coefficient_notes(q1, conf, agree, q2, nc: int = NC) -> dict:
+    """What each coefficient of a wide-head estimate supports (issue 21): ``at_least`` where the
+    answer is the last class ("at least R + 1", :mod:`qpaper.tables`), ``no_trace`` where the
+    estimated q1 divides q2 or is below it (the second quantization left no comb of q1: the
+    answer is a prior, not a reading), ``uncertain`` where the windows disagree (fewer than
+    UNCERTAIN_AGREE give the answer) or the averaged probability is below UNCERTAIN_CONFIDENCE,
+    and ``agreement``, the share of windows behind each answer."""
+    from .tables import WIDE_RANGE
+    q1, z2 = np.asarray(q1), jpeg.zigzag(q2)[:nc]
+    at_least = q1 > WIDE_RANGE[:nc]
+    no_trace = ~at_least & ((q1 <= z2) | (z2 % np.maximum(q1, 1) == 0))
+    uncertain = (np.asarray(agree) < UNCERTAIN_AGREE) | (np.asarray(conf) < UNCERTAIN_CONFIDENCE)
+    return {"at_least": at_least.tolist(), "no_trace": no_trace.tolist(), "uncertain": uncertain.tolist(),
+            "agreement": [round(float(a), 3) for a in agree]}
+
+
+def nearest_supported(q1, r: dict, nc: int = NC) -> dict:
+    """The nearest standard QF1 and Photoshop quality over the coefficients a wide-head estimate
+    supports (a trace, a definite value, windows that agree), with how many those are; a table
+    is called a match only where every one of them equals it (``matches``)."""
+    ok = ~(np.array(r["no_trace"]) | np.array(r["at_least"]) | np.array(r["uncertain"]))
+    if not ok.any():
+        return {**jpeg.nearest_tables(q1, nc), "supported": 0, "matches": None}
+    n = jpeg.nearest_tables(q1, nc, ok)
+    match = f"IJG QF {n['qf']}" if n["qf_distance"] == 0 else f"Photoshop {n['photoshop']}" \
+        if n["photoshop_distance"] == 0 else None
+    return {**n, "supported": int(ok.sum()), "matches": match}
 
 
 JPEG_SUFFIXES = (".jpg", ".jpeg", ".jpe", ".jfif")
@@ -296,7 +352,8 @@ def run_many(paths, progress: bool = True, **kw):
 
 CSV_FIELDS = (["file", "qf2", "method", "model", "grid_shift"] + [f"q2_{k}" for k in range(1, NC + 1)]
               + [f"q1_{k}" for k in range(1, NC + 1)] + [f"confidence_{k}" for k in range(1, NC + 1)]
-              + ["nearest_qf1", "verdict", "warnings", "error"])
+              + [f"note_{k}" for k in range(1, NC + 1)] + ["nearest_qf1", "nearest_matches", "verdict", "warnings",
+                                                           "error"])
 
 
 def write_csv(rows: list, path) -> None:
@@ -327,6 +384,10 @@ def csv_row(r: dict) -> dict:
         row[f"q1_{k}"] = v
     for k, v in enumerate(r["confidence"] or [], 1):
         row[f"confidence_{k}"] = "" if v is None else v
+    for k, v in enumerate(notes(r), 1):
+        row[f"note_{k}"] = v
+    if r["nearest"] and "matches" in r["nearest"]:
+        row["nearest_matches"] = r["nearest"]["matches"] or "none"
     return row
 
 
@@ -356,12 +417,25 @@ def format_text(r: dict) -> str:
     if r["q1"] is None:
         lines += [f"verdict: {r['verdict']}"] + [f"warning: {w}" for w in r["warnings"]]
         return "\n".join(lines)
-    lines += ["estimated Q1 (zig-zag), with confidence:", "    k   q1  confidence"]
-    for k, (q, c) in enumerate(zip(r["q1"], r["confidence"]), 1):
-        lines.append(f"  {k:3d}  {q:3d}  {'-' if c is None else f'{c:.3f}'}")
     n = r["nearest"]
-    lines += [f"nearest standard QF1: {n['qf']} (mean |difference| {n['qf_distance']:.2f} over {len(r['q1'])} values)",
-              f"nearest Photoshop quality: {n['photoshop']} (mean |difference| {n['photoshop_distance']:.2f})",
-              f"verdict: {r['verdict']}"]
+    if "no_trace" in r:
+        lines += ["estimated Q1 (zig-zag), with confidence, the share of windows behind it, and what it supports:",
+                  "    k    q1  confidence  windows  note"]
+        for k, (q, c, a, note) in enumerate(zip(r["q1"], r["confidence"], r["agreement"], notes(r)), 1):
+            q = f">={q}" if r["at_least"][k - 1] else str(q)
+            lines.append(f"  {k:3d}  {q:>4s}  {c:10.3f}  {a:7.2f}  {note}")
+        over = f"the {n['supported']} supported coefficients" if n["supported"] else "all 15 (none is supported)"
+        lines += [f"nearest standard QF1: {n['qf']} (mean |difference| {n['qf_distance']:.2f} over {over})",
+                  f"nearest Photoshop quality: {n['photoshop']} (mean |difference| {n['photoshop_distance']:.2f})",
+                  "standard table: " + (f"matches {n['matches']} on the supported coefficients" if n["matches"] else
+                                        "none matches the supported coefficients (a camera, phone or editor table?)")]
+    else:
+        lines += ["estimated Q1 (zig-zag), with confidence:", "    k   q1  confidence"]
+        for k, (q, c) in enumerate(zip(r["q1"], r["confidence"]), 1):
+            lines.append(f"  {k:3d}  {q:3d}  {'-' if c is None else f'{c:.3f}'}")
+        lines += [f"nearest standard QF1: {n['qf']} (mean |difference| {n['qf_distance']:.2f} over {len(r['q1'])} "
+                  "values)", f"nearest Photoshop quality: {n['photoshop']} (mean |difference| "
+                  f"{n['photoshop_distance']:.2f})"]
+    lines.append(f"verdict: {r['verdict']}")
     lines += [f"warning: {w}" for w in r["warnings"]]
     return "\n".join(lines)

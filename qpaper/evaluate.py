@@ -16,21 +16,37 @@ from .dataset import open_dataset
 from .jpeg import NC
 from .losses import clip_labels
 from .profiles import EVAL_BATCH
-from .model import decode, head_of
+from .model import confidence, decode, head_of, inputs
 
 
-def predict_q1(model, shards: dict, batch: int = EVAL_BATCH, progress: bool = True) -> np.ndarray:
-    """Estimated first nc coefficients of every patch of a dataset, batch by batch."""
+def last_tables(shards: dict) -> list:
+    """Per shard, the zig-zag last tables of its patches [n, 64]: stored (a ``q2_mix``) or the
+    spec's QF2 table for all."""
+    if shards.get("q2"):
+        return shards["q2"]
+    from .jpeg import standard_table, zigzag
+    z2 = zigzag(standard_table(int(shards["manifest"]["spec"]["qf2"]))).astype(np.uint8)
+    return [np.broadcast_to(z2, (len(x), 64)) for x in shards["x"]]
+
+
+def predict_q1(model, shards: dict, batch: int = EVAL_BATCH, progress: bool = True, with_confidence: bool = False):
+    """Estimated first nc coefficients of every patch of a dataset, batch by batch (a model that
+    takes Q2 is given each patch's last table); with ``with_confidence`` also the largest
+    probability of each coefficient's block (the class and wide heads)."""
     head = head_of(model)
-    out = []
+    out, conf = [], []
     total = sum(len(a) for a in shards["x"])
     with tqdm(total=total, unit="patch", desc="predicting", disable=not progress) as bar:
-        for x in shards["x"]:
+        for x, z2 in zip(shards["x"], last_tables(shards)):
             for a in range(0, len(x), batch):
                 xb = np.asarray(x[a:a + batch], dtype="float32")
-                out.append(decode(model.predict_on_batch(xb), head))
+                pred = model.predict_on_batch(inputs(model, xb, z2[a:a + batch]))
+                out.append(decode(pred, head))
+                if with_confidence:
+                    conf.append(confidence(pred, NC, head))
                 bar.update(len(xb))
-    return np.concatenate(out) if out else np.zeros((0, NC), np.int64)
+    q = np.concatenate(out) if out else np.zeros((0, NC), np.int64)
+    return (q, np.concatenate(conf) if conf else np.zeros((0, NC))) if with_confidence else q
 
 
 def tidy_table(q_true: np.ndarray, q_hat: np.ndarray, meta: np.ndarray, qf1_names: list, qf2: int) -> pd.DataFrame:

@@ -30,8 +30,12 @@ def train_models(profile: str, seed: int = 0, names=None, retrain: bool = False,
     a cut run from its checkpoint; one :func:`qpaper.train.train` call each, in this process."""
     import shutil
 
+    specs = datasets(profile, seed)
     for name in names or MODELS:
         data, head, loss = MODELS[name]
+        if data not in specs:
+            log(f"model {name}: the {profile} profile has no dataset {data}; skipped")
+            continue
         run = models_dir(profile) / name
         if (run / "model.keras").exists() and not retrain:
             log(f"model {name}: {run / 'model.keras'} exists (make reproduce TRAIN=1 retrains it)")

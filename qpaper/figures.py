@@ -492,3 +492,36 @@ def sample_patches(dataset_dir, n: int = 6, seed: int = 0) -> list:
         out.append({"x": np.asarray(d["x"][k][i]), "qf1": names[j], "qf2": int(m["qf2"]),
                     "shift": (int(m["r"]), int(m["c"])), "aligned": bool(m["aligned"])})
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Calibration (issue 21): does a confidence of 0.8 mean right 8 times in 10?
+
+def reliability_figure(curves: dict, path=None):
+    """Reliability diagram: per curve (name -> :func:`qpaper.wild.reliability` table) the accuracy
+    of the answers in each confidence bin against the bin's mean confidence (the diagonal is a
+    calibrated confidence), with the share of answers per bin below. Saved to ``path`` when
+    given (written to a temporary name, then renamed); returns the figure."""
+    import matplotlib.pyplot as plt
+
+    from .calibration import ece_of
+    fig, (ax, bx) = plt.subplots(2, 1, figsize=(4.6, 5.2), sharex=True, gridspec_kw={"height_ratios": (3, 1)})
+    ax.plot([0, 1], [0, 1], **PRIOR_STYLE, label="calibrated")
+    width = 0.8 / max(1, len(curves)) / 10
+    for i, (name, r) in enumerate(curves.items()):
+        e, r = ece_of(r), r[r["count"] > 0]
+        ax.plot(r["confidence"], r["accuracy"], **method_style(i), label=f"{name} (ECE {e:.3f})")
+        bx.bar(r["lo"] + 0.01 + i * width + width / 2, r["count"] / r["count"].sum(), width=width, color=f"C{i}")
+    ax.set(ylabel="accuracy of the answers", xlim=(0, 1), ylim=(0, 1.02))
+    ax.legend(loc="upper left", frameon=False)
+    bx.set(xlabel="confidence (averaged probability of the answer)", ylabel="share")
+    fig.tight_layout()
+    if path is not None:
+        import io
+        from pathlib import Path
+
+        from .paths import atomic_write_bytes
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=110)
+        atomic_write_bytes(Path(path), buf.getvalue())
+    return fig

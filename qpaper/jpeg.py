@@ -296,13 +296,14 @@ def nearest_standard_qf(table: np.ndarray, chroma: bool = False) -> tuple[int, f
     return best + 1, float(d[best])
 
 
-def nearest_tables(q1, nc: int = NC) -> dict:
+def nearest_tables(q1, nc: int = NC, mask=None) -> dict:
     """Nearest standard QF and Photoshop quality to an estimate of the first nc zig-zag values
-    (mean absolute difference over those values)."""
+    (mean absolute difference over those values, or over those where ``mask`` is true)."""
     q1 = np.asarray(q1, dtype=np.float64)
-    d = {qf: float(np.abs(zigzag(standard_table(qf))[:nc] - q1).mean()) for qf in range(1, 101)}
+    m = np.ones(nc, bool) if mask is None else np.asarray(mask, bool)
+    d = {qf: float(np.abs(zigzag(standard_table(qf))[:nc][m] - q1[m]).mean()) for qf in range(1, 101)}
     qf = min(d, key=lambda k: (d[k], -k))
-    ps = {q: float(np.abs(zigzag(t)[:nc] - q1).mean()) for q, t in PHOTOSHOP_LUMINANCE.items()}
+    ps = {q: float(np.abs(zigzag(t)[:nc][m] - q1[m]).mean()) for q, t in PHOTOSHOP_LUMINANCE.items()}
     q = min(ps, key=ps.get)
     return {"qf": qf, "qf_distance": round(d[qf], 3), "photoshop": q, "photoshop_distance": round(ps[q], 3)}
 

@@ -21,13 +21,14 @@ PATHS = ("auto", "dense", "exact")
 
 
 def qmap(model, rgb: np.ndarray, stride: int = 8, batch: int = 256, nc: int = NC, progress: bool = True,
-         path: str = "exact"):
+         path: str = "exact", q2=None):
     """QM (H', W', nc) int16: the estimate of every window at ``stride``, and the class head's
     mean top probability per position (float32 [H', W'], NaN for a regression head or the
     DenseNet's dense path). ``path``: ``exact`` (one forward pass per window, batched),
     ``dense`` (shared features: :func:`dct_qmap` for the ``dct`` backbone, the dilated
     :func:`dense_qmap` for the DenseNet), ``auto`` (dense for ``dct``, exact for the DenseNet:
-    see ``make bench``'s localization benchmark for their agreement)."""
+    see ``make bench``'s localization benchmark for their agreement). ``q2``: the file's last
+    table (8x8), given to a model that takes it (the any-QF2 model)."""
     path = resolve_path(model, path)
     if path == "dense":
         if is_dct(model):
@@ -36,8 +37,10 @@ def qmap(model, rgb: np.ndarray, stride: int = 8, batch: int = 256, nc: int = NC
         return qm, np.full(qm.shape[:2], np.nan, np.float32)
     from tqdm import tqdm
 
-    from .model import confidence, decode, head_of
+    from .jpeg import zigzag
+    from .model import confidence, decode, head_of, inputs
     head = head_of(model)
+    z2 = None if q2 is None else zigzag(q2)
     ys, xs = window_grid(rgb.shape[:2], stride)
     origins = np.stack(np.meshgrid(ys, xs, indexing="ij"), -1).reshape(-1, 2)
     qm = np.zeros((len(origins), nc), np.int16)
@@ -46,10 +49,10 @@ def qmap(model, rgb: np.ndarray, stride: int = 8, batch: int = 256, nc: int = NC
         for a in range(0, len(origins), batch):
             o = origins[a:a + batch]
             xb = np.stack([rgb[y:y + PATCH, x:x + PATCH] for y, x in o]).astype("float32")
-            pred = np.asarray(model.predict_on_batch(xb))
+            pred = np.asarray(model.predict_on_batch(inputs(model, xb, z2)))
             qm[a:a + len(o)] = decode(pred, head, nc)
-            if head == "class":
-                conf[a:a + len(o)] = confidence(pred, nc).mean(axis=1)
+            if head != "regression":
+                conf[a:a + len(o)] = confidence(pred, nc, head).mean(axis=1)
             bar.update(len(o))
     return qm.reshape(len(ys), len(xs), nc), conf.reshape(len(ys), len(xs))
 
@@ -60,12 +63,18 @@ def resolve_path(model, path: str = "auto") -> str:
     borders; ``make bench``'s localization benchmark measures both)."""
     if path not in PATHS:
         raise ValueError(f"path must be one of {PATHS}")
+    from .model import takes_q2
+    if takes_q2(model):  # the any-QF2 model: one pass per window (no shared-feature path written for it)
+        if path == "dense":
+            raise ValueError("the any-QF2 model has no dense path; use --path exact (one pass per window)")
+        return "exact"
     return ("dense" if is_dct(model) else "exact") if path == "auto" else path
 
 
 def is_dct(model) -> bool:
-    """True for the ``dct`` backbone (its first layer is the block-DCT front end)."""
-    return any(op.name == "histograms" for op in model.layers)
+    """True for the ``dct`` backbone (the block-DCT front end and its layers shared by phases)."""
+    names = {op.name for op in model.layers}
+    return "histograms" in names and "phase_dense_1" in names
 
 
 def dct_qmap(model, rgb: np.ndarray, stride: int = 1, tile: int = 192, nc: int = NC, progress: bool = True):
@@ -263,7 +272,7 @@ def score_splice(splice, model, stride: int, seed: int = 0, path: str = "auto") 
     ``rgb``, Q1 map ``qm``, the clustered mask ``clusters`` (:func:`qpaper.regions.cluster`) and
     its ``scores`` (F1, MCC, AUC) against the donors at the window centres."""
     rgb = jpeg.decode(splice.jpeg)
-    qm, _ = qmap(model, rgb, stride, progress=False, path=path)
+    qm, _ = qmap(model, rgb, stride, progress=False, path=path, q2=jpeg.luminance_table(splice.jpeg))
     res = cluster(qm, seed=seed)
     return {"rgb": rgb, "qm": qm, "clusters": res,
             "scores": scores(res["mask"], truth_at_windows(splice.mask, stride) > 0, res["score"])}
@@ -285,7 +294,7 @@ def run(file, out, model=None, stride: int = 8, coefficients=(1, 6, 14), path: s
     img = estimate.read_jpeg(file, max_megapixels)
     model, name, _, _ = registry.model_for(img["q2"], model)
     path = resolve_path(model, path)
-    qm, _ = qmap(model, img["rgb"], stride, progress=progress, path=path)
+    qm, _ = qmap(model, img["rgb"], stride, progress=progress, path=path, q2=img["q2"])
     res = cluster(qm, seed=seed)
     out.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()

@@ -11,17 +11,19 @@ import numpy as np
 from keras import ops
 
 from .jpeg import NC, blocks, q_max
+from .tables import wide_sizes
 
 DISTANCES = ("abs", "squared")
 C = 0.8  # Section 3.2: the weight of the cross-entropy in L^r (the rest on the expected distance)
 EPS = 1e-7
 
 
-def clip_labels(q1, nc: int = NC) -> tuple[np.ndarray, int]:
+def clip_labels(q1, nc: int = NC, sizes=None) -> tuple[np.ndarray, int]:
     """First ``nc`` zig-zag values clipped to [1, q_max[i]] (QF1 below 50 exceeds q_max), and how
-    many values were clipped."""
+    many values were clipped. ``sizes``: the class counts of another head (the wide head's last
+    class is "at least R_i + 1": a step above R_i is that class, not an error)."""
     q = np.asarray(q1)[:, :nc].astype(np.int64)
-    clipped = np.clip(q, 1, q_max(nc))
+    clipped = np.clip(q, 1, q_max(nc) if sizes is None else np.asarray(sizes)[:nc])
     return clipped, int((clipped != q).sum())
 
 
@@ -33,14 +35,14 @@ class BlockLoss(keras.losses.Loss):
     (``distance="squared"``, the authors' code)."""
 
     def __init__(self, c: float | None = None, distance: str = "abs", nc: int = NC, name: str | None = None,
-                 **kwargs):
+                 sizes=None, **kwargs):
         if distance not in DISTANCES:
             raise ValueError(f"distance must be one of {DISTANCES}")
         if c is not None and not 0 < c < 1:
             raise ValueError("c must be in (0, 1)")
         super().__init__(name=name or ("Lr" if c is not None else "L"), **kwargs)
         self.c, self.distance, self.nc = c, distance, int(nc)
-        self.sizes = [int(s) for s in q_max(nc)]
+        self.sizes = [int(s) for s in (q_max(nc) if sizes is None else sizes)]
 
     def call(self, y_true, y_pred):
         q = ops.cast(y_true, "int32")
@@ -63,17 +65,17 @@ class BlockLoss(keras.losses.Loss):
 
     def get_config(self):
         return {"c": self.c, "distance": self.distance, "nc": self.nc, "name": self.name,
-                "reduction": self.reduction}
+                "reduction": self.reduction, "sizes": self.sizes}
 
 
 def get_loss(head: str, loss: str = "Lr", distance: str = "abs", regression_loss: str = "mse", c: float = C,
              nc: int = NC):
     """The loss of a head: ``L`` or ``Lr`` for the class head; MSE (the paper's [10]) or log-cosh
     (the released code of [10]) for the regression head."""
-    if head == "class":
+    if head in ("class", "wide"):
         if loss not in ("L", "Lr"):
             raise ValueError("loss must be L or Lr")
-        return BlockLoss(c if loss == "Lr" else None, distance, nc)
+        return BlockLoss(c if loss == "Lr" else None, distance, nc, sizes=wide_sizes(nc) if head == "wide" else None)
     if regression_loss == "mse":
         return keras.losses.MeanSquaredError()
     if regression_loss == "logcosh":

@@ -5,9 +5,13 @@ head of reference [10]. Two backbones (``arch``):
 - ``dct``: ours, for two CPU cores: the fixed block-DCT front end of :mod:`qpaper.dctfeatures`
   (comb strengths at all 64 grid phases), two dense layers shared by every phase, the maximum
   over phases beside phase 0, the phase-0 histograms, one hidden layer.
+- ``coef``: ours, for the JPEGs people have (issue 21): the same front end read one coefficient
+  at a time, given Q2 as a second input; one pathway with weights shared by all coefficients
+  reads each coefficient's own evidence, and a context layer over all of them and Q2 adds a
+  prior where a coefficient's evidence is weak. It ends in the ``wide`` head.
 
-Both take pixels 0..255 and end in the same heads. Only ``keras.ops`` and Keras layers, so the
-same code runs on TensorFlow, JAX or PyTorch."""
+All take pixels 0..255 and end in the same kind of heads. Only ``keras.ops`` and Keras layers, so
+the same code runs on TensorFlow, JAX or PyTorch."""
 
 from __future__ import annotations
 
@@ -17,26 +21,47 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from .dctfeatures import CombStrength, GridHistogram, PhaseHistograms, PhasePool
+from .dctfeatures import MAX_STEP, NB, CombStrength, GridHistogram, PhaseHistograms, PhasePool, candidates
 from .jpeg import NC, blocks, q_max
+from .tables import wide_sizes
 
-HEADS = ("class", "regression")
-ARCHS = ("densenet", "dct")
+# class: one softmax over 1..q_max[i] per coefficient (Section 3.1); regression: [10]; wide: one
+# softmax over 1..R_i and a last class "at least R_i + 1" (:func:`qpaper.tables.head_range`)
+HEADS = ("class", "regression", "wide")
+ARCHS = ("densenet", "dct", "coef")
+
+
+def head_sizes(head: str, nc: int = NC) -> np.ndarray | None:
+    """Class counts of each coefficient's softmax block: q_max for ``class``, R + 1 for ``wide``
+    (the last class meaning "at least R + 1"), None for ``regression``."""
+    if head == "class":
+        return q_max(nc)
+    if head == "wide":
+        return wide_sizes(nc)
+    if head == "regression":
+        return None
+    raise ValueError(f"head must be one of {HEADS}")
 
 
 @keras.saving.register_keras_serializable(package="qpaper")
 class BlockSoftmax(layers.Layer):
-    """Softmax on each block of ``q_max[i]`` logits, blocks concatenated (Section 3.1, Fig. 1)."""
+    """Softmax on each block of ``q_max[i]`` logits, blocks concatenated (Section 3.1, Fig. 1).
+    ``temperature``: the logits are divided by it first (1: the paper; the any-QF2 model's is
+    fitted on held-out scenes after training, :func:`qpaper.train.calibrate`)."""
 
-    def __init__(self, sizes, **kwargs):
+    def __init__(self, sizes, temperature: float = 1.0, **kwargs):
         super().__init__(**kwargs)
         self.sizes = [int(s) for s in sizes]
+        self.temperature = float(temperature)
 
     def call(self, logits):
+        if self.temperature != 1.0:
+            logits = logits / self.temperature
         return ops.concatenate([ops.softmax(logits[:, a:b], axis=-1) for a, b in blocks(self.sizes)], axis=-1)
 
     def get_config(self):
-        return {**super().get_config(), "sizes": self.sizes}
+        extra = {"temperature": self.temperature} if self.temperature != 1.0 else {}
+        return {**super().get_config(), "sizes": self.sizes, **extra}
 
 
 def _bn_relu(x):
@@ -78,6 +103,177 @@ def dct_features(x, nc: int = NC, width: int = 128, phases: str = "all", nf: int
     return layers.Concatenate(name="pooled")([PhasePool(name="phase_pool")(h), g])
 
 
+@keras.saving.register_keras_serializable(package="qpaper")
+class CoefficientView(layers.Layer):
+    """Per-phase features of :class:`~qpaper.dctfeatures.CombStrength` (``wide``) [B, P, F] ->
+    [B, P, nc, MAX_STEP + 2]: for each coefficient its comb strengths at the candidate steps
+    1..MAX_STEP (the DC's 1..16, then zeros), its share of zeros and of overflowing values."""
+
+    def __init__(self, nc: int = NC, **kwargs):
+        super().__init__(**kwargs)
+        self.nc = int(nc)
+        cand = candidates(self.nc, wide=True)
+        start = np.concatenate([[0], np.cumsum(cand)])
+        n = int(cand.sum())
+        pad = n + 2 * (self.nc - 1) + 1  # the index of an appended zero column
+        idx = np.full((self.nc, MAX_STEP + 2), pad, dtype="int32")
+        for k in range(self.nc):
+            idx[k, :cand[k]] = start[k] + np.arange(cand[k])
+            if k:
+                idx[k, MAX_STEP], idx[k, MAX_STEP + 1] = n + k - 1, n + self.nc - 1 + k - 1
+        self._idx = idx.reshape(-1)
+
+    def call(self, h):
+        h = ops.concatenate([h, ops.zeros_like(h[..., :1])], axis=-1)
+        t = ops.take(h, self._idx, axis=-1)
+        return ops.reshape(t, (-1, h.shape[1], self.nc, MAX_STEP + 2))
+
+    def compute_output_shape(self, shape):
+        return (shape[0], shape[1], self.nc, MAX_STEP + 2)
+
+    def get_config(self):
+        return {**super().get_config(), "nc": self.nc}
+
+
+@keras.saving.register_keras_serializable(package="qpaper")
+class PhaseBroadcast(layers.Layer):
+    """(per-coefficient features [B, P, nc, F], per-phase features [B, P, G]) -> [B, P, nc, F + G]:
+    each coefficient's features at a phase beside what all coefficients show there (the first
+    grid is one grid for every coefficient)."""
+
+    def call(self, inputs):
+        t, g = inputs
+        return ops.concatenate([t, ops.zeros_like(t[..., :1]) + g[:, :, None, :]], axis=-1)
+
+    def compute_output_shape(self, shapes):
+        t, g = shapes
+        return (*t[:3], t[3] + g[2])
+
+
+@keras.saving.register_keras_serializable(package="qpaper")
+class CoefficientPhasePool(layers.Layer):
+    """[B, P, nc, W] -> [B, nc, 2W]: per coefficient the maximum over the phases (its first grid,
+    wherever it is) and its features at phase 0 (the grid of the last compression)."""
+
+    def call(self, u):
+        return ops.concatenate([ops.max(u, axis=1), u[:, 0]], axis=-1)
+
+    def compute_output_shape(self, shape):
+        return (shape[0], shape[2], 2 * shape[3])
+
+
+@keras.saving.register_keras_serializable(package="qpaper")
+class PriorDrop(layers.Layer):
+    """Drop-path on the prior across coefficients: in training, the prior logits of a random
+    ``rate`` of the patches are zeroed, so that each coefficient's own evidence must answer
+    alone (a prior that always speaks becomes a quality classifier); at inference the prior is
+    kept whole."""
+
+    def __init__(self, rate: float = 0.5, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.rate = float(rate)
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, x, training=None):
+        if not training or not self.rate:
+            return x
+        keep = ops.cast(keras.random.uniform((ops.shape(x)[0], 1, 1), seed=self.seed_generator) >= self.rate, x.dtype)
+        return x * keep
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate}
+
+
+@keras.saving.register_keras_serializable(package="qpaper")
+class CoefficientHistograms(layers.Layer):
+    """AC histograms [B, P, nc-1, NB] -> [B, nc, NB]: those of phase 0 (the double-quantization
+    pattern of the aligned case lives in the bins), a zero row for the DC."""
+
+    def call(self, hac):
+        h0 = hac[:, 0]
+        return ops.concatenate([ops.zeros_like(h0[:, :1]), h0], axis=1)
+
+    def compute_output_shape(self, shape):
+        return (shape[0], shape[2] + 1, shape[3])
+
+
+@keras.saving.register_keras_serializable(package="qpaper")
+class StepEncoding(layers.Layer):
+    """Q2 [B, nc] (steps) -> [B, nc, MAX_STEP + 2 + nc]: per coefficient a one-hot of its last
+    step (1..MAX_STEP, then "larger"), its logarithm, and a one-hot of the coefficient's index
+    (the shared pathway knows which coefficient it reads)."""
+
+    def __init__(self, nc: int = NC, **kwargs):
+        super().__init__(**kwargs)
+        self.nc = int(nc)
+
+    def call(self, q2):
+        q = ops.clip(ops.cast(ops.round(q2), "int32"), 1, MAX_STEP + 1) - 1
+        onehot = ops.one_hot(q, MAX_STEP + 1, dtype="float32")
+        log = ops.log(ops.maximum(ops.cast(q2, "float32"), 1.0))[..., None] / 4.0
+        index = ops.zeros_like(log) + np.eye(self.nc, dtype="float32")[None]
+        return ops.concatenate([onehot, log, index], axis=-1)
+
+    def compute_output_shape(self, shape):
+        return (shape[0], self.nc, MAX_STEP + 2 + self.nc)
+
+    def get_config(self):
+        return {**super().get_config(), "nc": self.nc}
+
+
+@keras.saving.register_keras_serializable(package="qpaper")
+class BlockSelect(layers.Layer):
+    """Logits [B, nc, C] -> [B, sum(sizes)]: the first sizes[k] logits of coefficient k, blocks
+    concatenated (the input of :class:`BlockSoftmax`)."""
+
+    def __init__(self, sizes, **kwargs):
+        super().__init__(**kwargs)
+        self.sizes = [int(s) for s in sizes]
+        self._c = max(self.sizes)
+        self._idx = np.concatenate([k * self._c + np.arange(s) for k, s in enumerate(self.sizes)]).astype("int32")
+
+    def call(self, logits):
+        return ops.take(ops.reshape(logits, (-1, len(self.sizes) * self._c)), self._idx, axis=-1)
+
+    def compute_output_shape(self, shape):
+        return (shape[0], sum(self.sizes))
+
+    def get_config(self):
+        return {**super().get_config(), "sizes": self.sizes}
+
+
+def coef_network(patch, q2, nc: int = NC, width: int = 128, hidden: int = 256, dropout: float = 0.1,
+                 phase_width: int = 48, prior_drop: float = 0.5):
+    """The ``coef`` estimator's logits [B, sum(wide sizes)]. Evidence: at every phase, each
+    coefficient's comb strengths (its candidates 1..24, zero and overflow shares) beside a summary
+    of all coefficients at that phase, through two layers of ``phase_width`` shared by every
+    (phase, coefficient); the maximum over phases and phase 0; with the coefficient's phase-0
+    histogram and its Q2 step, two layers of ``width`` shared by all coefficients, then its
+    logits. Prior: a context layer over every coefficient's hidden state and Q2 adds logits to
+    each coefficient, dropped for ``prior_drop`` of the training patches (:class:`PriorDrop`)."""
+    sizes = wide_sizes(nc)
+    classes = int(max(sizes))
+    hdc, hac = PhaseHistograms(nc, "all", name="histograms")(patch)
+    h = CombStrength(nc, wide=True, name="comb")((hdc, hac))
+    t = CoefficientView(nc, name="coefficients")(h)
+    g = layers.Dense(16, activation="relu", name="phase_summary")(h)
+    u = PhaseBroadcast(name="phase_context")((t, g))
+    u = layers.Dense(phase_width, activation="relu", name="coef_phase_1")(u)
+    u = layers.Dense(phase_width, activation="relu", name="coef_phase_2")(u)
+    f = layers.Concatenate(name="evidence")([CoefficientPhasePool(name="phase_pool")(u),
+                                             CoefficientHistograms(name="grid_histograms")(hac),
+                                             StepEncoding(nc, name="q2_steps")(q2)])
+    e = layers.Dense(width, activation="relu", name="coef_dense_1")(f)
+    e = layers.Dense(width, activation="relu", name="coef_dense_2")(e)
+    evidence = layers.Dense(classes, name="coef_logits")(e)
+    ctx = layers.Concatenate(name="context_in")([layers.Flatten(name="all_coefficients")(e),
+                                                 layers.Rescaling(1 / 16.0, name="q2_scaled")(q2)])
+    ctx = layers.Dense(hidden, activation="relu", name="context")(layers.Dropout(dropout, name="context_drop")(ctx))
+    prior = layers.Reshape((nc, classes), name="prior")(layers.Dense(nc * classes, name="prior_logits")(ctx))
+    prior = PriorDrop(prior_drop, name="prior_drop")(prior)
+    return BlockSelect(sizes, name="logits", dtype="float32")(layers.Add(name="coef_sum")([evidence, prior]))
+
+
 def build_model(head: str = "class", depth: int = 40, growth: int = 12, dropout: float = 0.2,
                 channels: int = 3, patch: int = 64, nc: int = NC, name: str | None = None, arch: str = "densenet",
                 width: int = 128, hidden: int = 512, phases: str = "all", nf: int = NC) -> keras.Model:
@@ -90,7 +286,16 @@ def build_model(head: str = "class", depth: int = 40, growth: int = 12, dropout:
         raise ValueError(f"head must be one of {HEADS}")
     if arch not in ARCHS:
         raise ValueError(f"arch must be one of {ARCHS}")
+    if (arch == "coef") != (head == "wide"):
+        raise ValueError("the coef backbone goes with the wide head, and only it")
     inp = keras.Input((patch, patch, channels), name="patch")  # pixel values 0..255
+    if arch == "coef":
+        if patch != 64:
+            raise ValueError("the coef backbone reads 64x64 windows")
+        q2 = keras.Input((nc,), name="q2")  # the last table's first nc zig-zag steps, read from the file
+        logits = coef_network(inp, q2, nc, width, hidden, dropout)
+        out = BlockSoftmax(head_sizes(head, nc), name="block_softmax", dtype="float32")(logits)
+        return keras.Model({"patch": inp, "q2": q2}, out, name=name or "coef_wide")
     if arch == "densenet":
         f = densenet_features(layers.Rescaling(1 / 255.0, name="scale")(inp), depth, growth, dropout)
     else:
@@ -110,18 +315,35 @@ def build_model(head: str = "class", depth: int = 40, growth: int = 12, dropout:
 
 
 def head_of(model) -> str:
-    """``class`` or ``regression``, read from the width of a model's output (nc for regression)."""
-    return "class" if model.output_shape[-1] != NC else "regression"
+    """``class``, ``wide`` or ``regression``, read from the width of a model's output."""
+    width = model.output_shape[-1]
+    return "regression" if width == NC else "wide" if width == int(wide_sizes().sum()) else "class"
+
+
+def takes_q2(model) -> bool:
+    """Whether a model is given the last table as a second input (the ``coef`` estimator)."""
+    return len(model.inputs) > 1
+
+
+def inputs(model, x, q2):
+    """The input of ``model`` for patches x [B, 64, 64, C] of files whose last table has the
+    zig-zag steps q2 ([64] for all, or [B, 64]): the patches alone, or with Q2's first nc steps."""
+    if not takes_q2(model):
+        return x
+    n = max(t.shape[-1] for t in model.inputs if len(t.shape) == 2)
+    q2 = np.asarray(q2, dtype="float32")[..., :n]
+    return {"patch": x, "q2": np.ascontiguousarray(np.broadcast_to(q2, (len(x), n)))}
 
 
 def decode_ops(y_pred, head: str, nc: int = NC):
     """The estimated q1 (float32, nc columns) from a head's output, with ``keras.ops``: for the
-    class head q1_i = argmax_j f_ij + 1, block by block (Section 3.1); for the regression head of
-    [10] each output rounded and clipped to [1, q_max[i]]. The one rule: the training metrics use
-    it on tensors, :func:`decode` on arrays."""
+    class head q1_i = argmax_j f_ij + 1, block by block (Section 3.1; for the wide head the last
+    class R_i + 1 means "at least R_i + 1"); for the regression head of [10] each output rounded
+    and clipped to [1, q_max[i]]. The one rule: the training metrics use it on tensors,
+    :func:`decode` on arrays."""
     qm = q_max(nc)
-    if head == "class":
-        cols = [ops.argmax(y_pred[:, a:b], axis=-1) + 1 for a, b in blocks(qm)]
+    if head in ("class", "wide"):
+        cols = [ops.argmax(y_pred[:, a:b], axis=-1) + 1 for a, b in blocks(head_sizes(head, nc))]
         return ops.cast(ops.stack(cols, axis=1), "float32")
     return ops.clip(ops.round(ops.cast(y_pred, "float32")), 1.0, ops.convert_to_tensor(qm.astype("float32")))
 
@@ -132,10 +354,10 @@ def decode(pred, head: str, nc: int = NC) -> np.ndarray:
                       dtype=np.int64)
 
 
-def confidence(pred, nc: int = NC) -> np.ndarray:
-    """The class head's largest probability in each coefficient's softmax block: [N, nc]."""
+def confidence(pred, nc: int = NC, head: str = "class") -> np.ndarray:
+    """The class (or wide) head's largest probability in each coefficient's softmax block: [N, nc]."""
     pred = np.asarray(pred)
-    return np.stack([pred[:, a:b].max(axis=1) for a, b in blocks(q_max(nc))], axis=1)
+    return np.stack([pred[:, a:b].max(axis=1) for a, b in blocks(head_sizes(head, nc))], axis=1)
 
 
 # ---------------------------------------------------------------------------------------------

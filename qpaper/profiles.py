@@ -19,6 +19,12 @@ PAPER_QF1 = {90: tuple(range(60, 99)), 80: tuple(range(55, 99))}
 WALLPAPERS = {"train": {"source": "wallpapers", "split": "train"}, "test": {"source": "wallpapers", "split": "test"},
               "mismatch": {"source": "skimage", "split": "all"}}
 
+# the any-QF2 estimator (issue 21): patches per family of first tables, and its fit (the coef backbone
+# reads exact block DCTs: float32 whatever the profile's precision)
+WILD = {"train": 100_000, "test": 1000}
+FIT_WIDE = {"arch": "coef", "width": 128, "hidden": 256, "dropout": 0.1, "batch": 64, "lr": 2e-3, "schedule": "cosine",
+            "warmup": 0.05, "epochs": 40, "epoch_patches": 50_000, "precision": "float32"}
+
 PROFILES = {
     "smoke": {
         "train": {"source": "skimage", "split": "train"},
@@ -34,6 +40,9 @@ PROFILES = {
                 "batch": 16, "lr": 1e-3, "schedule": "cosine", "warmup": 0.1, "epochs": 2, "epoch_patches": None,
                 "val_share": 0.2, "val_max": 200},
         "localize": {"stride": 16, "per_case": 1, "side": 512},
+        # the any-QF2 estimator (issue 21): first tables of three families, last tables q2-wide
+        "wild": {"train": 100, "test": 40},
+        "fit_wide": {"arch": "coef", "width": 32, "hidden": 64, "dropout": 0.1, "epochs": 2, "batch": 16},
     },
     "mini": {
         # 28 wallpapers train, 9 held-out wallpapers test (by scene); the skimage photos are the
@@ -61,6 +70,11 @@ PROFILES = {
                 "epoch_patches": 50_000, "val_share": 0.1, "val_max": 2000},
         # notebook 7: window stride of the maps (the paper: 1), splices per case and their largest side
         "localize": {"stride": 8, "per_case": 2, "side": 512},
+        # The any-QF2 estimator of the JPEGs people have (issue 21): patches per first-table family
+        # (train: libjpeg, perturbed, park; test: each of TEST_FAMILIES and libjpeg, random and
+        # aligned grids), last tables from q2-wide; the coef backbone, 40 epochs of 50 000 patches (about 40 min).
+        "wild": WILD,
+        "fit_wide": FIT_WIDE,
     },
     # A lent GPU (issue 13; scripts/gpu_train.sh, qpaper.gpurun): the paper's QF2 90 setting (QF1
     # 60..98, random grid shift) and DenseNet-40 on the prepared wallpapers (RAISE cannot travel to
@@ -81,6 +95,8 @@ PROFILES = {
                 "val_max": 5000, "precision": "mixed_bfloat16", "nf": 28, "width": 128, "hidden": 512,
                 "phases": "all"},
         "localize": {"stride": 8, "per_case": 2, "side": 512},
+        "wild": WILD,
+        "fit_wide": FIT_WIDE,
     },
     "paper": {
         "train": {"source": "raise", "split": "train"},
@@ -95,6 +111,8 @@ PROFILES = {
         "fit": {"arch": "densenet", "depth": 40, "growth": 12, "dropout": 0.2, "batch": 32, "lr": 1e-5,
                 "schedule": "constant", "epochs": 100, "epoch_patches": None, "val_share": 0.02, "val_max": 20000},
         "localize": {"stride": 1, "per_case": 5, "side": 512},
+        "wild": {"train": 300_000, "test": 11_560},
+        "fit_wide": {**FIT_WIDE, "epochs": 100, "epoch_patches": None},
     },
 }
 
@@ -167,6 +185,24 @@ def datasets(profile: str, seed: int = 0) -> dict:
     for shift, suffix in (("random", ""), ("aligned", "-aligned")):
         out[f"qf2-90-photoshop{suffix}"] = dataset_spec(profile, "test", 90, seed, grid_shift=shift, qf1=PHOTOSHOP_Q1,
                                                         encoder="pillow", subsampling="4:4:4")
+    if "wild" in p:
+        out.update(wild_datasets(profile, seed))
+    return out
+
+
+def wild_datasets(profile: str, seed: int = 0) -> dict:
+    """The datasets of the any-QF2 estimator (issue 21, :mod:`qpaper.tables`): ``wild-train``
+    (first tables from TRAIN_FAMILIES, aligned on a quarter of the units), and ``wild-test`` /
+    ``wild-test-aligned`` (libjpeg and the held-out TEST_FAMILIES, never trained on), every last
+    table drawn from ``q2-wide``, Pillow 4:2:0."""
+    from .tables import TEST_FAMILIES, TRAIN_FAMILIES
+    n = get_profile(profile)["wild"]
+    common = dict(encoder="pillow", subsampling="4:2:0", q2_mix="q2-wide")
+    out = {"wild-train": dataset_spec(profile, "train", 90, seed, grid_shift="mixed", qf1=TRAIN_FAMILIES,
+                                      patches_per_qf1=n["train"], **common)}
+    for shift, suffix in (("random", ""), ("aligned", "-aligned")):
+        out[f"wild-test{suffix}"] = dataset_spec(profile, "test", 90, seed, grid_shift=shift,
+                                                 qf1=("libjpeg",) + TEST_FAMILIES, patches_per_qf1=n["test"], **common)
     return out
 
 
@@ -177,4 +213,6 @@ MODELS = {
     "qf2-90-class-L": ("qf2-90-train", "class", "L"),
     "qf2-80-class-Lr": ("qf2-80-train", "class", "Lr"),
     "qf2-80-regression": ("qf2-80-train", "regression", "mse"),
+    # issue 21: one model for every last table (Q2 an input), first tables of three families
+    "any-qf2-wide": ("wild-train", "wide", "Lr"),
 }

@@ -45,16 +45,31 @@ def manifest_entries(profile: str, root: Path | None = None) -> list[dict]:
         if not (run / "model.keras").exists():
             continue
         cfg = json.loads((run / "config.json").read_text())
-        qf2 = int(cfg["dataset_spec"]["qf2"])
+        # a model given Q2 as an input (the wide head) serves every last table: its QF2 is "any"
+        qf2 = None if head == "wide" else int(cfg["dataset_spec"]["qf2"])
         metrics = {}
-        if summary is not None:
+        if summary is not None and qf2 is not None:
             for r in _summary_rows(summary, qf2, head, loss):
                 metrics[f"table{r.table}"] = {"test": r.test, "AvgAcc": r.AvgAcc, "AvgMSE": r.AvgMSE}
+        if head == "wide":
+            metrics.update(_wild_metrics(profile, root))
         out.append({"name": name, "path": f"{name}/model.keras", "profile": profile, "qf2": qf2, "head": head,
                     "loss": cfg["loss"], "channels": cfg["channels"], "arch": cfg.get("arch", "densenet"),
                     "depth": cfg["depth"] if cfg.get("arch", "densenet") == "densenet" else None, "metrics": metrics,
                     "sha256": sha256_file(run / "model.keras")})
     return out
+
+
+def _wild_metrics(profile: str, root: Path | None = None) -> dict:
+    """The any-QF2 model's held-out scores per table family (``results/<profile>/tables/
+    wild-families.csv``, written by ``qpaper report wild``), when present."""
+    from .paths import results_dir
+    path = results_dir(profile, root) / "tables" / "wild-families.csv"
+    if not path.exists():
+        return {}
+    df = pd.read_csv(path)
+    df = df[df["method"] == "any-qf2-wide"]
+    return {"families": {f"{r.family} ({r.grid})": {"AvgAcc": r.AvgAcc, "ECE": r.ECE} for r in df.itertuples()}}
 
 
 def write_manifest(profile: str, root: Path | None = None) -> Path:
@@ -97,10 +112,13 @@ def model_cards(profile: str, root: Path | None = None) -> str:
             diffs.append(f"{cfg['epoch_patches']} patches per epoch (paper: the whole set of 1e5 per QF1)")
         diffs.append(f"trained on {spec['source']} ({spec['patches_per_qf1']} patches per QF1; paper: RAISE, 1e5)")
         out += [f"## {name}", "",
-                f"- method: {'the proposed estimator' if head == 'class' and loss == 'Lr' else 'the regression CNN of [10]' if head == 'regression' else 'class head with cross-entropy L (ablation)'}; "
+                f"- method: {_method_text(head, loss)}; "
                 f"head `{cfg['head']}`, loss `{cfg['loss']}`" + (f" (c = {cfg['c']}, distance {cfg['distance']})" if head == "class" and cfg.get("c") else ""),
-                f"- data: `{data}` = {spec['source']} split {spec['split']}, QF2 {spec['qf2']}, QF1 {spec['qf1']}, "
-                f"grid shift {spec['grid_shift']}, {spec['channels']} input, {spec['encoder']} {spec['subsampling']}; "
+                f"- data: `{data}` = {spec['source']} split {spec['split']}, "
+                + (f"last tables from `{spec['q2_mix']}`, first tables from the families {', '.join(spec['qf1'])} "
+                   f"({spec['patches_per_qf1']} patches each)" if spec.get("q2_mix") else
+                   f"QF2 {spec['qf2']}, QF1 {spec['qf1']}")
+                + f", grid shift {spec['grid_shift']}, {spec['channels']} input, {spec['encoder']} {spec['subsampling']}; "
                 f"content sha256 `{cfg['data_content_sha256'][:16]}`",
                 f"- budget: " + (f"DenseNet-{cfg['depth']} (growth {cfg['growth']})" if arch == "densenet" else
                                  f"block-DCT backbone ({cfg.get('phases', 'all')} phases, width {cfg['width']}, "
@@ -119,8 +137,44 @@ def model_cards(profile: str, root: Path | None = None) -> str:
             for r in _summary_rows(summary, int(spec["qf2"]), head, loss):
                 out.append(f"- test, Table {r.table} ({r.test}): AvgAcc {r.AvgAcc:.4f}, AvgMSE {r.AvgMSE:.4f} "
                            f"([table](../../results/{profile}/tables/tables1-4-summary.md))")
+        if head == "wide":
+            out += _wide_card(profile, run, root)
         out += [f"- differs from the paper: {'; '.join(diffs)}", ""]
     return "\n".join(out)
+
+
+def _method_text(head: str, loss: str) -> str:
+    if head == "wide":
+        return ("the any-QF2 estimator of `qpaper estimate` (issue 21): the coef backbone given Q2 as an input, one "
+                "softmax per coefficient over the steps 1..R and a last class 'at least R + 1'")
+    if head == "regression":
+        return "the regression CNN of [10]"
+    return "the proposed estimator" if loss == "Lr" else "class head with cross-entropy L (ablation)"
+
+
+def _wide_card(profile: str, run: Path, root: Path | None = None) -> list:
+    """The lines of the any-QF2 model's card beyond the common ones: its head range, calibration,
+    held-out scores by family, and its limits."""
+    from .tables import TEST_FAMILIES, WIDE_RANGE
+    lines = [f"- head range R (steps named exactly; above: 'at least R + 1'): {' '.join(map(str, WIDE_RANGE))}",
+             f"- families never trained on (the test protocol of `qpaper/wild.py`): {', '.join(TEST_FAMILIES)}"]
+    cal = run / "calibration.json"
+    if cal.exists():
+        c = json.loads(cal.read_text())
+        lines.append(f"- calibration: logits divided by the temperature {c['temperature']} fitted after training on "
+                     f"{c['validation_patches']} patches of held-out training scenes (their ECE {c['ece_before']} -> "
+                     f"{c['ece_after']}; `calibration.json`)")
+    fam = _wild_metrics(profile, root).get("families")
+    if fam:
+        lines.append("- held-out scenes, AvgAcc / ECE of the confidence: "
+                     + "; ".join(f"{k} {v['AvgAcc']:.3f} / {v['ECE']:.3f}" for k, v in fam.items())
+                     + f" ([table](../../results/{profile}/tables/wild-families.md))")
+    lines.append("- limits: a coefficient whose first step divides the last one or is below it keeps no trace (reported "
+                 "'no trace': the answer there is a prior); a first compression equal to the last is invisible; "
+                 "trained on 28 wallpapers, Pillow 4:2:0 files and three families of first tables; the confidence is "
+                 "the windows' averaged probability, marked 'uncertain' below 0.5 or when fewer than half of the "
+                 "windows agree")
+    return lines
 
 
 def write_cards(profile: str, root: Path | None = None) -> tuple[Path, Path]:
@@ -173,17 +227,28 @@ def load_file(path):
     return load(path)
 
 
+def default_entry(qf2: int) -> tuple[dict, int]:
+    """The default estimator of ``qpaper estimate`` and ``localize``: the registered any-QF2
+    model (wide head, Q2 an input; issue 21) when there is one, with gap 0; else the proposed
+    estimator trained for the nearest QF2 (:func:`choose`)."""
+    wide = [e for e in entries() if e["head"] == "wide"]
+    if wide:
+        rank = {p: k for k, p in enumerate(PREFERENCE)}
+        return min(wide, key=lambda e: rank.get(e["profile"], 9)), 0
+    return choose(qf2)
+
+
 def model_for(q2, path=None, cache: dict | None = None) -> tuple:
-    """The model for a file whose last table is ``q2``: ``path`` when given, else the registered
-    proposed estimator for the nearest QF2. Returns (model, name, trained QF2 or None, QF2 gap).
-    With ``cache`` (a dict kept across files) each model is loaded once."""
+    """The model for a file whose last table is ``q2``: ``path`` when given, else the default
+    (:func:`default_entry`). Returns (model, name, trained QF2 or None, QF2 gap). With ``cache``
+    (a dict kept across files) each model is loaded once."""
     from .jpeg import nearest_standard_qf
     cache = {} if cache is None else cache
     if path:
         if str(path) not in cache:
-            cache[str(path)] = load(path)
+            cache[str(path)] = load_file(path)
         return cache[str(path)], str(path), None, 0
-    entry, gap = choose(nearest_standard_qf(q2)[0])
+    entry, gap = default_entry(nearest_standard_qf(q2)[0])
     if entry["file"] not in cache:
         cache[entry["file"]] = load(entry)
     return cache[entry["file"]], f"{entry['profile']}/{entry['name']}", entry["qf2"], gap

@@ -19,6 +19,7 @@ import pandas as pd
 from . import evaluate as ev
 from .profiles import MODELS
 from .jpeg import NC, q_max
+from .tables import wide_sizes
 from .profiles import EVAL_BATCH
 from .provenance import record, write_sidecar
 from . import paths
@@ -38,7 +39,7 @@ PAPER = {
     ("dataset mismatch, QF2 90", "[10]"): (0.523, 0.694, "Section 5.2 (RAISE to Dresden)"),
 }
 
-METHOD = {"class-Lr": "proposed", "regression": "[10]", "class-L": "class head, loss L",
+METHOD = {"class-Lr": "proposed", "regression": "[10]", "class-L": "class head, loss L", "wide": "any-QF2 (wide head)",
           "galvan": "[7]", "bianchi": "[5]", "bianchi-grid": "[5], grid estimated"}
 BASELINES = ("galvan", "bianchi")  # the model-based methods of qpaper.baselines (aligned grid)
 # [5] with its own grid-shift estimate first (the non-aligned case): slow (about 17 patches/s)
@@ -100,11 +101,15 @@ def validation_prior(profile: str, name: str, seed: int = 0) -> dict:
     cfg = json.loads((run / "config.json").read_text())
     d = open_dataset(dataset_dir(profile, MODELS[name][0], seed), verify=False)
     _, val, _ = split_validation(np.concatenate(d["meta"]), cfg["val_share"], cfg["val_max"], cfg["seed"])
-    q = clip_labels(np.concatenate(d["q1"]), cfg["nc"])[0]
+    wide = cfg["head"] == "wide"  # its own training labels, in its own classes ("at least R + 1" included)
+    q = clip_labels(np.concatenate(d["q1"]), cfg["nc"], wide_sizes(cfg["nc"]) if wide else None)[0]
     qf2 = int(cfg["dataset_spec"]["qf2"])
     out = {}
     for kind in PRIOR:
-        p = np.minimum(prior_estimate(profile, prior(qf2, kind), cfg["nc"], seed), q_max(cfg["nc"]))
+        if wide:
+            p = constant_prior(np.delete(q, val, axis=0), kind, cfg["nc"])
+        else:
+            p = np.minimum(prior_estimate(profile, prior(qf2, kind), cfg["nc"], seed), q_max(cfg["nc"]))
         err = q[val] - p
         out[kind] = {"accuracy": float((err == 0).mean()), "mse": float((err.astype(float) ** 2).mean())}
     return out

@@ -1,6 +1,7 @@
 """The shard store of the double-JPEG datasets (Section 4.2 at scale): ``build`` generates a
 :class:`~qpaper.djpeg.DatasetSpec` with a pool of worker processes into memory-mappable shards
-(``x-K.npy`` uint8 patches, ``q1-K.npy`` uint8 64-value zig-zag Q1, ``meta-K.npy``) and writes
+(``x-K.npy`` uint8 patches, ``q1-K.npy`` uint8 64-value zig-zag Q1, ``meta-K.npy``, and
+``q2-K.npy`` for a spec with a ``q2_mix``) and writes
 ``manifest.json`` last. Each shard is written to temporary names and renamed, then marked done, so
 a killed build resumes where it stopped; the bytes do not depend on the number of workers.
 """
@@ -26,8 +27,8 @@ SHARD_PATCHES = 4096
 
 
 
-def _shard_names(k: int) -> dict:
-    return {a: f"{a}-{k:05d}.npy" for a in ("x", "q1", "meta")}
+def _shard_names(k: int, arrays=("x", "q1", "meta")) -> dict:
+    return {a: f"{a}-{k:05d}.npy" for a in arrays}
 
 
 def _npy_bytes(arr: np.ndarray) -> bytes:
@@ -48,9 +49,9 @@ def _worker_init(spec_dict, data_dir):
 def _build_shard(args):
     k, units, out = args
     ds = _WORKER["ds"]
-    arrays = dict(zip(("x", "q1", "meta"), ds.shard(units)))
+    arrays = dict(zip(ds.arrays, ds.shard(units)))
     info = {"index": k, "units": [units.start, units.stop], "count": int(len(arrays["x"])), "files": {}}
-    for a, name in _shard_names(k).items():
+    for a, name in _shard_names(k, ds.arrays).items():
         data = _npy_bytes(arrays[a])
         atomic_write_bytes(Path(out) / name, data)
         info["files"][a] = {"name": name, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}

@@ -21,7 +21,7 @@ import numpy as np
 from .dataset import open_dataset
 from .jpeg import NC
 from .losses import C, clip_labels, get_loss
-from .model import ARCHS, build_model, load_model, metrics_for
+from .model import ARCHS, build_model, head_sizes, load_model, metrics_for
 from .profiles import get_profile
 from .paths import atomic_write_bytes
 
@@ -30,14 +30,20 @@ from .paths import atomic_write_bytes
 # Feeding shards to Keras
 
 class Patches(keras.utils.PyDataset):
-    """Batches of (x float32 0..255, q1 first nc values clipped to q_max) gathered from the
-    memory-mapped shards of a built dataset; reshuffled every epoch from (seed, epoch)."""
+    """Batches of (x float32 0..255, q1 first nc values clipped to the head's classes) gathered
+    from the memory-mapped shards of a built dataset; reshuffled every epoch from (seed, epoch).
+    ``head="wide"``: the inputs are {"patch": x, "q2": the last table's first nc steps} (stored
+    per patch with a ``q2_mix``, else the spec's QF2 table) and the labels fill the wide classes."""
 
     def __init__(self, shards: dict, index: np.ndarray, batch_size: int, nc: int = NC, seed: int | None = None,
-                 epoch: int = 0, epoch_size: int | None = None):
+                 epoch: int = 0, epoch_size: int | None = None, head: str = "class"):
         super().__init__()
         self.epoch_size = epoch_size  # patches per epoch: a seeded draw from the whole set (None: all)
         self.x, self.q1 = shards["x"], shards["q1"]
+        self.head, self.sizes = head, head_sizes(head, nc)
+        self.q2 = None
+        if head == "wide":
+            self.q2 = shards.get("q2") or [_spec_q2(shards["manifest"]["spec"], len(a)) for a in self.x]
         self.starts = np.concatenate([[0], np.cumsum([len(a) for a in self.x])])
         self.index, self.batch_size, self.nc, self.seed = np.asarray(index, np.int64), batch_size, nc, seed
         self.epoch = epoch
@@ -69,7 +75,11 @@ class Patches(keras.utils.PyDataset):
         shard = np.searchsorted(self.starts, idx, side="right") - 1
         x = np.concatenate([self.x[k][idx[shard == k] - self.starts[k]] for k in np.unique(shard)])
         q = np.concatenate([self.q1[k][idx[shard == k] - self.starts[k]] for k in np.unique(shard)])
-        return x.astype("float32"), clip_labels(q, self.nc)[0].astype("float32")
+        y = clip_labels(q, self.nc, self.sizes)[0].astype("float32")
+        if self.q2 is None:
+            return x.astype("float32"), y
+        q2 = np.concatenate([self.q2[k][idx[shard == k] - self.starts[k]] for k in np.unique(shard)])
+        return {"patch": x.astype("float32"), "q2": q2[:, :self.nc].astype("float32")}, y
 
     def __getitem__(self, i):
         return self.take(self.order[i * self.batch_size:(i + 1) * self.batch_size])
@@ -77,6 +87,13 @@ class Patches(keras.utils.PyDataset):
     def on_epoch_end(self):
         self.epoch += 1
         self._order()
+
+
+def _spec_q2(spec: dict, n: int) -> np.ndarray:
+    """[n, 64] zig-zag steps of a dataset's one last table (a spec without ``q2_mix``): QF2's IJG
+    table (as a broadcast view, no copy)."""
+    from .jpeg import standard_table, zigzag
+    return np.broadcast_to(zigzag(standard_table(int(spec["qf2"]))).astype(np.uint8), (n, 64))
 
 
 def holdout_scenes(meta: np.ndarray, share: float, seed: int) -> np.ndarray:
@@ -204,19 +221,22 @@ RESUME_MAY_DIFFER = ("data", "backend")
 
 def run_config(profile: str, head: str, loss: str, data_dir, seed: int, distance: str = "abs",
                regression_loss: str = "mse", **overrides) -> dict:
-    """Everything that defines a training run: the profile's ``fit`` settings plus overrides."""
-    fit = {**FIT_DEFAULTS, **get_profile(profile)["fit"]}
+    """Everything that defines a training run: the profile's ``fit`` settings plus overrides (for
+    the ``wide`` head, the profile's ``fit_wide`` over ``fit``, and the ``coef`` backbone)."""
+    prof = get_profile(profile)
+    fit = {**FIT_DEFAULTS, **prof["fit"], **(prof.get("fit_wide", {"arch": "coef"}) if head == "wide" else {})}
     fit.update({k: v for k, v in overrides.items() if v is not None})
     if fit["arch"] not in ARCHS:
         raise ValueError(f"arch must be one of {ARCHS}")
     if fit["precision"] not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}")
-    if fit["arch"] == "dct" and fit["precision"] != "float32":
-        raise ValueError("the dct backbone needs precision float32: its block DCT must be exact to the unit")
+    if fit["arch"] in ("dct", "coef") and fit["precision"] != "float32":
+        raise ValueError(f"the {fit['arch']} backbone needs precision float32: its block DCT must be exact to the unit")
     manifest = json.loads((Path(data_dir) / "manifest.json").read_text())
     c = fit.pop("c")
-    return {"profile": profile, "head": head, "loss": loss if head == "class" else regression_loss,
-            "distance": distance if head == "class" and loss == "Lr" else None, "c": c if head == "class" and loss == "Lr" else None,
+    classes = head in ("class", "wide")  # the heads trained with L or L^r
+    return {"profile": profile, "head": head, "loss": loss if classes else regression_loss,
+            "distance": distance if classes and loss == "Lr" else None, "c": c if classes and loss == "Lr" else None,
             "seed": seed, "nc": NC, "data": str(data_dir), "data_content_sha256": manifest["content_sha256"],
             "dataset_spec": manifest["spec"], "channels": manifest["spec"]["channels"], **fit,
             "optimizer": "adam", "backend": keras.backend.backend()}
@@ -256,8 +276,9 @@ def train(data_dir, out_dir, profile: str = "smoke", head: str = "class", loss: 
     meta = np.concatenate(d["meta"])
     train_idx, val_idx, held = split_validation(meta, cfg["val_share"], cfg["val_max"], seed)
     start = state["epochs_completed"]
-    train_seq = Patches(d, train_idx, cfg["batch"], seed=seed, epoch=start, epoch_size=cfg.get("epoch_patches"))
-    val_seq = Patches(d, val_idx, max(cfg["batch"], 64)) if len(val_idx) else None
+    train_seq = Patches(d, train_idx, cfg["batch"], seed=seed, epoch=start, epoch_size=cfg.get("epoch_patches"),
+                        head=head)
+    val_seq = Patches(d, val_idx, max(cfg["batch"], 64), head=head) if len(val_idx) else None
     log(f"train: {len(train_idx)} patches, validation: {len(val_idx)} patches from held-out scenes "
         f"{[d['manifest']['scenes'][k] for k in held]}; epochs {start}..{cfg['epochs']}")
     if devices > 1:
@@ -280,12 +301,62 @@ def train(data_dir, out_dir, profile: str = "smoke", head: str = "class", loss: 
                   callbacks=[TimeLimit(max_minutes), CSVLog(out / "log.csv", train_seq), Checkpoint(out, start)])
     state = json.loads((out / "state.json").read_text()) if (out / "state.json").exists() else state
     if state["epochs_completed"] >= cfg["epochs"]:
+        if head == "wide" and val_seq is not None:
+            model = calibrate(model, val_seq, out / "calibration.json", log)
         export_model(model, cfg, out / "model.keras")
         log(f"train: done, {state['epochs_completed']} epochs; model in {out / 'model.keras'}")
     else:
         log(f"train: stopped after {state['epochs_completed']} complete epochs (time limit); "
             f"continue with --resume")
     return state
+
+
+TEMPERATURES = np.round(np.geomspace(0.5, 8.0, 49), 4)  # the grid calibrate() searches
+
+
+def calibrate(model, val_seq: "Patches", path: Path, log=print):
+    """Temperature scaling of the wide head (Guo et al. 2017): the T of :data:`TEMPERATURES`
+    that minimises the cross-entropy of the validation patches (held-out training scenes, never
+    a test family) when every coefficient's logits are divided by T. Writes ``path`` (T, the
+    cross-entropy and expected calibration error before and after) and returns the model with
+    T in its :class:`~qpaper.model.BlockSoftmax` (the same network otherwise)."""
+    from .model import BlockSoftmax
+    from .calibration import ece
+    layer = next(l for l in model.layers if isinstance(l, BlockSoftmax))
+    logit_model = keras.Model(model.input, layer.input)
+    logits, labels = [], []
+    for i in range(len(val_seq)):
+        x, y = val_seq[i]
+        logits.append(np.asarray(logit_model.predict_on_batch(x), np.float64))
+        labels.append(np.asarray(y, np.int64) - 1)
+    z, y = np.concatenate(logits), np.concatenate(labels)
+    blocks_ = [(a, b) for a, b in zip(np.cumsum([0] + layer.sizes[:-1]), np.cumsum(layer.sizes))]
+
+    def scores(t):
+        nll, conf, right = 0.0, [], []
+        for k, (a, b) in enumerate(blocks_):
+            v = z[:, a:b] / t
+            v = v - v.max(1, keepdims=True)
+            logp = v - np.log(np.exp(v).sum(1, keepdims=True))
+            nll -= logp[np.arange(len(y)), y[:, k]].mean()
+            conf.append(np.exp(logp.max(1)))
+            right.append(logp.argmax(1) == y[:, k])
+        return nll / len(blocks_), ece(np.stack(conf, 1), np.stack(right, 1))
+
+    nll = {float(t): scores(t)[0] for t in TEMPERATURES}
+    best = min(nll, key=nll.get)
+    before, after = scores(1.0), scores(best)
+    info = {"temperature": best, "validation_patches": int(len(y)), "nll_before": round(before[0], 4),
+            "nll_after": round(after[0], 4), "ece_before": round(before[1], 4), "ece_after": round(after[1], 4)}
+    atomic_write_bytes(path, json.dumps(info, indent=1).encode())
+    log(f"train: temperature {best} on {len(y)} validation patches (ECE {before[1]:.3f} -> {after[1]:.3f})")
+    config = model.get_config()
+    for lc in config["layers"]:
+        if lc["class_name"].endswith("BlockSoftmax"):
+            lc["config"]["temperature"] = best
+    calibrated = model.__class__.from_config(config)
+    calibrated.set_weights(model.get_weights())
+    return calibrated
 
 
 @contextlib.contextmanager

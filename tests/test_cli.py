@@ -198,7 +198,8 @@ def test_reproduce_builds_trains_runs_and_reports_a_profile(tmp_path, monkeypatc
     assert all(f"## {name}" in (models / "README.md").read_text() for name in profiles.MODELS)
     example = (tmp_path / "results/smoke/estimate-example.txt").read_text()
     assert "$ qpaper estimate coffee-pillow70-opencv90.jpg --method galvan" in example
-    assert "qf2-90-class-Lr" in example
+    assert "smoke/any-qf2-wide" in example  # the default of qpaper estimate: the any-QF2 model
+    assert "coffee-park-opencv75.jpg" in example and "standard table:" in example
     digest = {n: (models / n / "model.keras").read_bytes() for n in profiles.MODELS}
     capsys.readouterr()
     assert cli.main(["reproduce", "--profile", "smoke", "--workers", "1"]) == 0

@@ -215,12 +215,13 @@ def test_notebooks_run_on_their_smoke_defaults_under_nbval(tmp_path):
         else:
             assert info["sha256"] == sha256_file(tmp_path / "models" / "smoke" / m / "model.keras")
     for name in ("table1-qf2-90", "table2-qf2-90-aligned", "table3-qf2-80", "table4-qf2-80-aligned",
-                 "loss-ablation", "generalization", "figure11-photoshop", "datasets", "localization-scores"):
+                 "loss-ablation", "generalization", "figure11-photoshop", "datasets", "localization-scores",
+                 "wild-families", "wild-qf2", "figure11-remedy"):
         assert (res / "tables" / f"{name}.csv").exists() and (res / "tables" / f"{name}.md").exists()
     for fig in ("01-dct-histograms", "figure3-qf2-90-non-aligned", "figure4-qf2-90-aligned",
                 "figure5-qf2-90-aligned-qf1-vs-qf2", "figure6-qf2-80-non-aligned", "figure7-qf2-80-aligned",
                 "figure8-qf2-92-test", "figure9-qf2-90-mismatch", "figure10-qf2-90-halfres", "figure11-photoshop",
-                "loss-ablation", "figure12-localization"):
+                "loss-ablation", "figure12-localization", "08-families", "08-reliability", "figure11-remedy"):
         png = res / "figures" / f"{fig}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and Path(str(png) + ".provenance.json").exists()
 

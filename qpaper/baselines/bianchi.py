@@ -266,13 +266,14 @@ def _candidates_to_run(r: np.ndarray, c: np.ndarray, threshold: float) -> np.nda
 
 
 def _aligned_batch(gray: np.ndarray, q2v: np.ndarray, nc: int, chunk: int = CHUNK, eps: float = EPS,
-                   sigma: float = SIGMA, iters: int = ITERS, tau: float = TAU) -> np.ndarray:
+                   sigma: float = SIGMA, iters: int = ITERS, tau: float = TAU, qmax=None) -> np.ndarray:
     """A-DJPG estimates [N, nc]: per chunk, the model terms of every coefficient
     (:func:`_aligned_terms`), the (patch, candidate) pairs that can decide
     (:func:`_candidates_to_run`), one grouped EM for those of all coefficients
     (:func:`_em_gains`; a row's EM does not depend on the other rows), then :func:`decide` per
-    coefficient with the other candidates at -inf: the same estimates as running every EM."""
-    qmax = jpeg.q_max(nc)
+    coefficient with the other candidates at -inf: the same estimates as running every EM.
+    ``qmax``: the candidate range [nc] (default q_max, the paper's class range)."""
+    qmax = jpeg.q_max(nc) if qmax is None else np.asarray(qmax)[:nc]
     out = np.empty((len(gray), nc), dtype=np.int64)
     for sl in common.chunks(len(gray), chunk):
         obs, cal = common.observed_and_calibrated(gray[sl], nc)

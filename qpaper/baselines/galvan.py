@@ -123,14 +123,15 @@ def decide(d: np.ndarray, d_single: np.ndarray, q2k: int, qmax: int, margin: flo
 
 
 def estimate_batch(patches: np.ndarray, q2: np.ndarray, nc: int = jpeg.NC, margin: float = MARGIN,
-                   skip_zero: bool = False, chunk: int = CHUNK) -> np.ndarray:
+                   skip_zero: bool = False, chunk: int = CHUNK, qmax=None) -> np.ndarray:
     """Aligned Q1 estimates for a batch of patches [N,H,W] luma or [N,H,W,3] RGB uint8 (H, W >=
     16); ``q2``: 8x8 natural-order luminance table of the last compression. Returns int64
-    [N, nc], zig-zag order, each clipped to 1..q_max(nc)[k]. Vectorized over patches and
-    candidates (one DCT matrix product per chunk and grid, one bincount per coefficient)."""
+    [N, nc], zig-zag order, each clipped to 1..q_max(nc)[k] (or to the candidate range
+    ``qmax`` [nc], e.g. the wide head's). Vectorized over patches and candidates (one DCT
+    matrix product per chunk and grid, one bincount per coefficient)."""
     gray = common.luma_batch(patches)
     q2v = common.q2_vector(q2, nc)
-    qmax = jpeg.q_max(nc)
+    qmax = jpeg.q_max(nc) if qmax is None else np.asarray(qmax)[:nc]
     out = np.empty((len(gray), nc), dtype=np.int64)
     for sl in common.chunks(len(gray), chunk):
         obs, cal = common.observed_and_calibrated(gray[sl], nc)
