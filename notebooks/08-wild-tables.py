@@ -185,5 +185,6 @@ over = {k: float(((v["confidence"] - v["accuracy"]) * v["count"]).sum() / v["cou
 Markdown("Expected calibration error on held-out families: " + ", ".join(f"{e[k]:.3f} ({k})" for k in e) + ". "
          + " ".join(f"On {k} the confidence is on average {abs(o):.3f} {'above' if o > 0 else 'below'} the accuracy."
                     for k, o in over.items())
-         + " `qpaper estimate` marks a coefficient *uncertain* when its windows disagree or its averaged probability is "
-         "below 0.5, and *no trace* when the estimate divides Q2's step or is below it.")
+         + " This is a single patch's confidence; `qpaper estimate` pools a file's windows, whose answer is right more "
+         "often, so it marks a coefficient *uncertain* when fewer than half of its windows agree, and *no trace* when "
+         "the estimate divides Q2's step or is below it.")

@@ -288,7 +288,6 @@ def notes(r: dict) -> list[str]:
 
 
 UNCERTAIN_AGREE = 0.5  # a coefficient is "uncertain" when fewer of the windows give its answer
-UNCERTAIN_CONFIDENCE = 0.5  # ... or when its averaged probability is below this
 
 
 def coefficient_notes(q1, conf, agree, q2, nc: int = NC) -> dict:
@@ -296,13 +295,15 @@ def coefficient_notes(q1, conf, agree, q2, nc: int = NC) -> dict:
     answer is the last class ("at least R + 1", :mod:`qpaper.tables`), ``no_trace`` where the
     estimated q1 divides q2 or is below it (the second quantization left no comb of q1: the
     answer is a prior, not a reading), ``uncertain`` where the windows disagree (fewer than
-    UNCERTAIN_AGREE give the answer) or the averaged probability is below UNCERTAIN_CONFIDENCE,
-    and ``agreement``, the share of windows behind each answer."""
+    UNCERTAIN_AGREE give the answer), and ``agreement``, the share of windows behind each
+    answer. The confidence is not used here: calibrated on single patches, it says how often
+    one window is right, and the file's answer, pooled over its windows, is right more often
+    (``results/benchmarks/estimate.txt`` measures both)."""
     from .tables import WIDE_RANGE
     q1, z2 = np.asarray(q1), jpeg.zigzag(q2)[:nc]
     at_least = q1 > WIDE_RANGE[:nc]
     no_trace = ~at_least & ((q1 <= z2) | (z2 % np.maximum(q1, 1) == 0))
-    uncertain = (np.asarray(agree) < UNCERTAIN_AGREE) | (np.asarray(conf) < UNCERTAIN_CONFIDENCE)
+    uncertain = np.asarray(agree) < UNCERTAIN_AGREE
     return {"at_least": at_least.tolist(), "no_trace": no_trace.tolist(), "uncertain": uncertain.tolist(),
             "agreement": [round(float(a), 3) for a in agree]}
 

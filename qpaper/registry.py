@@ -68,7 +68,7 @@ def _wild_metrics(profile: str, root: Path | None = None) -> dict:
     if not path.exists():
         return {}
     df = pd.read_csv(path)
-    df = df[df["method"] == "any-qf2-wide"]
+    df = df[df["method"].str.startswith("any-QF2")]  # qpaper.wild.METHODS["any-qf2-wide"]
     return {"families": {f"{r.family} ({r.grid})": {"AvgAcc": r.AvgAcc, "ECE": r.ECE} for r in df.itertuples()}}
 
 
@@ -172,8 +172,8 @@ def _wide_card(profile: str, run: Path, root: Path | None = None) -> list:
     lines.append("- limits: a coefficient whose first step divides the last one or is below it keeps no trace (reported "
                  "'no trace': the answer there is a prior); a first compression equal to the last is invisible; "
                  "trained on 28 wallpapers, Pillow 4:2:0 files and three families of first tables; the confidence is "
-                 "the windows' averaged probability, marked 'uncertain' below 0.5 or when fewer than half of the "
-                 "windows agree")
+                 "the windows' averaged probability (calibrated on single patches: how often one window is right); a "
+                 "coefficient is marked 'uncertain' when fewer than half of the windows agree")
     return lines
 
 
