@@ -77,6 +77,7 @@ ax.plot(np.arange(1, jpeg.NC + 1), tables.WIDE_RANGE, color="k", lw=1, ls=":", l
 ax.set(xlabel="zig-zag coefficient k", ylabel="median step", title="first tables by family (400 draws each)")
 ax.set_xticks(range(1, jpeg.NC + 1))
 ax.legend(ncol=2, frameon=False, fontsize=7)
+fig.tight_layout()
 S.save_figure(fig, "08-families", S.record(families=list(draws)))
 S.save_table(fam, "wild-table-families", S.record(families=list(draws), draws=400))
 plt.show()
