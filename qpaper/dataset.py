@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from .djpeg import DatasetError
+from .jpeg import standard_table, zigzag
 from .paths import sha256_file
 
 
@@ -48,6 +49,15 @@ def open_dataset(path, verify: bool = True) -> dict:
                     raise DatasetError(f"{fp}: sha256 differs from the manifest (corrupt or half-written shard)")
             arrays[a].append(np.load(fp, mmap_mode="r"))
     return {"manifest": manifest, **arrays}
+
+
+def last_tables(shards: dict) -> list:
+    """Per shard, the zig-zag last tables of its patches [n, 64]: stored (a ``q2_mix``) or the
+    spec's QF2 table for all."""
+    if shards.get("q2"):
+        return shards["q2"]
+    z2 = zigzag(standard_table(int(shards["manifest"]["spec"]["qf2"]))).astype(np.uint8)
+    return [np.broadcast_to(z2, (len(x), 64)) for x in shards["x"]]
 
 
 def load_arrays(path, verify: bool = True):

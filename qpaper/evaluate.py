@@ -12,21 +12,11 @@ import pandas as pd
 from tqdm import tqdm
 
 from .baselines import METHODS
-from .dataset import open_dataset
+from .dataset import last_tables, open_dataset
 from .jpeg import NC
 from .losses import clip_labels
 from .profiles import EVAL_BATCH
 from .model import confidence, decode, head_of, inputs
-
-
-def last_tables(shards: dict) -> list:
-    """Per shard, the zig-zag last tables of its patches [n, 64]: stored (a ``q2_mix``) or the
-    spec's QF2 table for all."""
-    if shards.get("q2"):
-        return shards["q2"]
-    from .jpeg import standard_table, zigzag
-    z2 = zigzag(standard_table(int(shards["manifest"]["spec"]["qf2"]))).astype(np.uint8)
-    return [np.broadcast_to(z2, (len(x), 64)) for x in shards["x"]]
 
 
 def predict_q1(model, shards: dict, batch: int = EVAL_BATCH, progress: bool = True, with_confidence: bool = False):

@@ -21,7 +21,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from .dctfeatures import MAX_STEP, NB, CombStrength, GridHistogram, PhaseHistograms, PhasePool, candidates
+from .dctfeatures import MAX_STEP, CombStrength, GridHistogram, PhaseHistograms, PhasePool, candidates
 from .jpeg import NC, blocks, q_max
 from .tables import wide_sizes
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from .dataset import open_dataset
+from .dataset import last_tables, open_dataset
 from .jpeg import NC
 from .losses import C, clip_labels, get_loss
 from .model import ARCHS, build_model, head_sizes, load_model, metrics_for
@@ -41,9 +41,7 @@ class Patches(keras.utils.PyDataset):
         self.epoch_size = epoch_size  # patches per epoch: a seeded draw from the whole set (None: all)
         self.x, self.q1 = shards["x"], shards["q1"]
         self.head, self.sizes = head, head_sizes(head, nc)
-        self.q2 = None
-        if head == "wide":
-            self.q2 = shards.get("q2") or [_spec_q2(shards["manifest"]["spec"], len(a)) for a in self.x]
+        self.q2 = last_tables(shards) if head == "wide" else None
         self.starts = np.concatenate([[0], np.cumsum([len(a) for a in self.x])])
         self.index, self.batch_size, self.nc, self.seed = np.asarray(index, np.int64), batch_size, nc, seed
         self.epoch = epoch
@@ -87,13 +85,6 @@ class Patches(keras.utils.PyDataset):
     def on_epoch_end(self):
         self.epoch += 1
         self._order()
-
-
-def _spec_q2(spec: dict, n: int) -> np.ndarray:
-    """[n, 64] zig-zag steps of a dataset's one last table (a spec without ``q2_mix``): QF2's IJG
-    table (as a broadcast view, no copy)."""
-    from .jpeg import standard_table, zigzag
-    return np.broadcast_to(zigzag(standard_table(int(spec["qf2"]))).astype(np.uint8), (n, 64))
 
 
 def holdout_scenes(meta: np.ndarray, share: float, seed: int) -> np.ndarray:

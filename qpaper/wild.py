@@ -41,7 +41,7 @@ def baseline_estimates(method: str, shards: dict, progress: bool = False) -> np.
     Tables 1-4; candidate steps up to the wide head's R) given each patch's own last table: the
     patches are grouped by last table."""
     from .baselines import predict_q1_baseline
-    from .evaluate import last_tables
+    from .dataset import last_tables
     from .jpeg import unzigzag
     x = np.concatenate([np.asarray(a) for a in shards["x"]])
     z2 = np.concatenate([np.asarray(a) for a in last_tables(shards)])
@@ -56,7 +56,8 @@ def baseline_estimates(method: str, shards: dict, progress: bool = False) -> np.
 def per_qf2_estimates(models: dict, shards: dict, progress: bool = False) -> np.ndarray:
     """[N, nc] estimates of the per-QF2 models (QF2 -> Keras model) as ``qpaper estimate`` picked
     them before the any-QF2 model: each patch by the model of the QF2 nearest to its last table's."""
-    from .evaluate import last_tables, predict_q1
+    from .dataset import last_tables
+    from .evaluate import predict_q1
     from .jpeg import nearest_standard_qf, unzigzag
     z2 = np.concatenate([np.asarray(a) for a in last_tables(shards)])
     tables, inverse = np.unique(z2, axis=0, return_inverse=True)
@@ -72,7 +73,7 @@ def per_qf2_estimates(models: dict, shards: dict, progress: bool = False) -> np.
 def family_rows(estimates: dict, shards: dict, grid: str, confidences: dict | None = None) -> list[dict]:
     """Rows (family, grid, method, patches, AvgAcc, traced accuracy, share traced, AvgMSE, ECE)
     of every method's estimates [N, nc] on one wild test set."""
-    from .evaluate import last_tables
+    from .dataset import last_tables
     q1 = np.concatenate([np.asarray(a) for a in shards["q1"]])
     z2 = np.concatenate([np.asarray(a) for a in last_tables(shards)])
     meta = np.concatenate([np.asarray(a) for a in shards["meta"]])
