@@ -238,7 +238,7 @@ def run(path, model: str | None = None, method: str = "cnn", window=None, max_wi
         q1, conf, agree = estimate_cnn(m, img["rgb"], origins, nc, bar.update, q2)
         from .model import head_of
         if head_of(m) == "wide":
-            out.update(coefficient_notes(q1, conf, agree, q2, nc))
+            out.update(coefficient_notes(q1, agree, q2, nc))
     elif method in ("galvan", "bianchi"):
         # Both model the double quantization on one grid: find the first grid before trusting them.
         with tqdm(total=64, unit="grid", desc="first grid", disable=not progress) as gbar:
@@ -290,13 +290,13 @@ def notes(r: dict) -> list[str]:
 UNCERTAIN_AGREE = 0.5  # a coefficient is "uncertain" when fewer of the windows give its answer
 
 
-def coefficient_notes(q1, conf, agree, q2, nc: int = NC) -> dict:
+def coefficient_notes(q1, agree, q2, nc: int = NC) -> dict:
     """What each coefficient of a wide-head estimate supports (issue 21): ``at_least`` where the
     answer is the last class ("at least R + 1", :mod:`qpaper.tables`), ``no_trace`` where the
     estimated q1 divides q2 or is below it (the second quantization left no comb of q1: the
     answer is a prior, not a reading), ``uncertain`` where the windows disagree (fewer than
     UNCERTAIN_AGREE give the answer), and ``agreement``, the share of windows behind each
-    answer. The confidence is not used here: calibrated on single patches, it says how often
+    answer. The confidence is not an input: calibrated on single patches, it says how often
     one window is right, and the file's answer, pooled over its windows, is right more often
     (``results/benchmarks/estimate.txt`` measures both)."""
     from .tables import WIDE_RANGE

@@ -185,9 +185,9 @@ def test_coefficient_notes_say_no_trace_at_least_and_uncertain():
     q1[1] = 1              # 1 divides 2
     q1[2] = 25             # above R_3 = 12: "at least"
     q1[3] = z2[3]          # equal: no trace
-    conf, agree = np.full(15, 0.9), np.full(15, 0.9)
-    agree[4], agree[5], conf[6] = 0.3, 0.45, 0.2  # a low confidence alone is one window's chance, not the file's
-    n = coefficient_notes(np.minimum(q1, tables.WIDE_RANGE + 1), conf, agree, q2)
+    agree = np.full(15, 0.9)
+    agree[4], agree[5] = 0.3, 0.45
+    n = coefficient_notes(np.minimum(q1, tables.WIDE_RANGE + 1), agree, q2)
     assert n["no_trace"][:4] == [True, True, False, True] and not any(n["no_trace"][4:])
     assert n["at_least"][2] and sum(n["at_least"]) == 1
     assert n["uncertain"][4] and n["uncertain"][5] and sum(n["uncertain"]) == 2
@@ -200,11 +200,11 @@ def test_a_standard_table_is_matched_only_on_the_supported_coefficients():
     from qpaper.estimate import coefficient_notes, nearest_supported
     z75 = jpeg.zigzag(jpeg.standard_table(75))[:15]
     q2 = jpeg.standard_table(95)
-    n = coefficient_notes(z75, np.full(15, 0.9), np.full(15, 0.9), q2)
+    n = coefficient_notes(z75, np.full(15, 0.9), q2)
     assert nearest_supported(z75, {**n})["matches"] == "IJG QF 75"
     wrong = z75.copy()
     wrong[6] += 2
-    n = coefficient_notes(wrong, np.full(15, 0.9), np.full(15, 0.9), q2)
+    n = coefficient_notes(wrong, np.full(15, 0.9), q2)
     assert nearest_supported(wrong, n)["matches"] is None
 
 
