@@ -8,7 +8,7 @@ PROFILE ?= mini
 SEED ?= 0
 WORKERS ?=
 
-.PHONY: help env test data reproduce smoke bench bench-arch datasets models notebooks clean gpu-wheels gpu-train gpu-register lab
+.PHONY: help env test data reproduce smoke bench bench-arch datasets models notebooks clean gpu-wheels gpu-train gpu-register gpu-recipes lab
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -72,5 +72,13 @@ gpu-wheels:  ## download the wheels the GPU machine lacks (keras, namex, optree 
 gpu-train:  ## ON the GPU machine: one lent session (data, resume models/gpu, train, evaluate into $OUT/run)
 	bash scripts/gpu_train.sh
 
-gpu-register:  ## back here: RUN=<the fetched OUT>/run into models/gpu (float32 model, card, manifest)
+gpu-register:  ## back here: RUN=<the fetched OUT>/run into models/gpu if it learned, else results/gpu (+ compile cache)
 	$(BIN)/qpaper gpu register $(RUN)
+
+GPU_SEARCH := --minutes 58 --reserve 0 --patches-per-qf1 2500 --test-per-qf1 100 --depth 7 --growth 12 --dropout 0 \
+  --batch 64 --steps-per-call 10 --sweep-patches 48000 --sweep-only --eval-every 45 \
+  --recipes float32,first-session,f32-stem,highpass,curriculum --seed $(SEED)
+gpu-recipes: data  ## issue 22 on 2 CPU cores (about 50 min): the recipes on a small pixel DenseNet, into results/gpu/cpu-recipes
+	KERAS_BACKEND=jax $(BIN)/qpaper gpu run --out /tmp/qpaper-cpu-recipes --data /tmp/qpaper-cpu-recipes-data $(GPU_SEARCH)
+	$(BIN)/qpaper gpu search-report /tmp/qpaper-cpu-recipes/run --data /tmp/qpaper-cpu-recipes-data \
+	  --out results/gpu/cpu-recipes --command "make gpu-recipes"

@@ -9,6 +9,7 @@ import sys
 
 from . import paths
 from .backend import import_backend_quietly
+from .gpurun import RECIPES as ALL_RECIPES, SWEEP as SWEEP_RECIPES
 from .jpeg import NC
 from .profiles import EVAL_BATCH, PROFILES
 
@@ -212,15 +213,25 @@ def cmd_localize(a):
 
 def cmd_gpu_run(a):
     from . import gpurun
-    over = {k: getattr(a, k) for k in ("depth", "growth", "epochs", "epoch_patches", "batch", "lr", "precision")
-            if getattr(a, k) is not None}
+    recipes = [r.strip() for r in a.recipes.split(",") if r.strip()]
+    for r in recipes:
+        gpurun.recipe(r)  # an unknown name: one line before anything is built
     gpurun.run(a.out, a.minutes, arch=a.arch, seed=a.seed, reserve_minutes=a.reserve, data_dir=a.data,
-               patches_per_qf1=a.patches_per_qf1, test_per_qf1=a.test_per_qf1, resume_from=a.resume_from, **over)
+               patches_per_qf1=a.patches_per_qf1, test_per_qf1=a.test_per_qf1, resume_from=a.resume_from,
+               recipes=recipes, sweep_patches=a.sweep_patches, batch=a.batch, steps_per_call=a.steps_per_call,
+               depth=a.depth, growth=a.growth, dropout=a.dropout, warmup_steps=a.warmup_steps,
+               autotune=None if a.autotune < 0 else a.autotune, continue_best=not a.sweep_only,
+               eval_every=a.eval_every, cache_dir=a.cache)
 
 
 def cmd_gpu_register(a):
     from . import gpurun
     gpurun.register(a.run)
+
+
+def cmd_gpu_search_report(a):
+    from . import gpurun
+    gpurun.search_report(a.run, a.data, a.out, command=a.command or "")
 
 
 def cmd_models(a):
@@ -451,24 +462,46 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("gpu", help="a lent GPU session: train within a budget, resume, evaluate; register the run").add_subparsers(
         dest="gpu_command", required=True, metavar="ACTION")
-    s = d.add_parser("run", help="build data, resume models/gpu/..., train for --minutes in all, evaluate into OUT/run")
+    s = d.add_parser("run", help="build data; sweep recipes and continue the best, or resume models/gpu/...; "
+                                 "evaluate into OUT/run (JAX)")
     s.add_argument("--out", required=True, help="folder for the data and the run (on the device: $OUT)")
     s.add_argument("--minutes", type=_number(float, 0.5, 60, "minutes"), required=True,
-                   help="the whole budget: data, training and evaluation")
+                   help="the whole budget: data, compilation, sweep, training and evaluation")
     s.add_argument("--arch", default="densenet", choices=["densenet", "dct"],
                    help="densenet: the paper's DenseNet-40 (default); dct: the CPU backbone at paper scale")
+    s.add_argument("--recipes", default=",".join(SWEEP_RECIPES),
+                   help=f"recipes of the sweep, in order (default {','.join(SWEEP_RECIPES)}; all: "
+                        f"{','.join(ALL_RECIPES)})")
+    s.add_argument("--sweep-patches", type=_number(int, 1, None, "patches"),
+                   help="patches per recipe (default: half the time left, shared)")
+    s.add_argument("--sweep-only", action="store_true", help="stop after the sweep (the CPU recipe search)")
     s.add_argument("--reserve", type=_number(float, 0, 30, "minutes"), default=1.5,
                    help="minutes kept for the evaluation and the copy back (default 1.5)")
     s.add_argument("--data", help="where the datasets go (default OUT/data)")
+    s.add_argument("--cache", help="JAX's compilation cache (default OUT/jax-cache; the committed one of the same "
+                                   "kind of device is unpacked there first)")
     s.add_argument("--patches-per-qf1", type=_number(int, 1, None, "patches"), help="training patches per QF1")
     s.add_argument("--test-per-qf1", type=_number(int, 1, None, "patches"), help="test patches per QF1")
-    s.add_argument("--resume-from", help="run folder to continue (default: the committed models/gpu[-dct]/qf2-90-class-Lr)")
-    s.add_argument("--precision", choices=["float32", "mixed_bfloat16", "mixed_float16"])
-    for k, t in (("depth", int), ("growth", int), ("epochs", int), ("epoch-patches", int), ("batch", int),
-                 ("lr", float)):
-        s.add_argument(f"--{k}", type=t, help=f"override the gpu profile's {k.replace('-', '_')}")
+    s.add_argument("--resume-from", help="run folder to continue (default: the committed models/gpu/qf2-90-class-Lr)")
+    s.add_argument("--batch", type=_number(int, 1, None, "patches"), default=512, help="batch (default 512)")
+    s.add_argument("--steps-per-call", type=_number(int, 1, None, "steps"), default=25,
+                   help="optimizer steps per compiled call (default 25)")
+    s.add_argument("--warmup-steps", type=_number(int, 0, None, "steps"), default=200)
+    s.add_argument("--autotune", type=int, default=0,
+                   help="XLA GPU autotuning level (0 off, the default; 4 XLA's own; -1 leave XLA_FLAGS alone)")
+    s.add_argument("--eval-every", type=_number(float, 0, None, "seconds"), default=60.0,
+                   help="seconds between validation rows of the log (default 60)")
+    for k, t in (("depth", int), ("growth", int), ("dropout", float)):
+        s.add_argument(f"--{k}", type=t, help=f"override the gpu profile's {k}")
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(func=cmd_gpu_run)
+    s = d.add_parser("search-report", help="a CPU recipe search (gpu run --sweep-only) into curves, tables and the "
+                                           "precision probe (results/gpu/cpu-recipes)")
+    s.add_argument("run", help="the search's run folder (OUT/run)")
+    s.add_argument("--data", required=True, help="its data folder (holds the test sets)")
+    s.add_argument("--out", required=True, help="where the report goes")
+    s.add_argument("--command", help="the command that ran the search, for the README")
+    s.set_defaults(func=cmd_gpu_search_report)
     s = d.add_parser("register", help="copy a finished gpu run into models/ with a float32 model, card and manifest")
     s.add_argument("run", help="the run folder the device wrote (OUT/run)")
     s.set_defaults(func=cmd_gpu_register)

@@ -27,6 +27,26 @@ def clip_labels(q1, nc: int = NC, sizes=None) -> tuple[np.ndarray, int]:
     return clipped, int((clipped != q).sum())
 
 
+def block_terms(y_true, y_pred, sizes, distance: str | None = "abs"):
+    """The two terms of Eq. (5) per patch: the cross-entropy averaged over the blocks (L, Eq. 1)
+    and the expected distance f(x)^T d_y summed over them (0 when ``distance`` is None). Apart so
+    that a training loop may weigh them with a c that changes during training (:mod:`qpaper.fastfit`)."""
+    q = ops.cast(y_true, "int32")
+    ce, dist = 0.0, 0.0
+    for i, (a, b) in enumerate(blocks(sizes)):
+        p, s = y_pred[:, a:b], b - a
+        label = q[:, i] - 1
+        onehot = ops.one_hot(label, s, dtype=p.dtype)
+        ce = ce - ops.sum(onehot * ops.log(ops.clip(p, EPS, 1.0)), axis=-1)
+        if distance is not None:
+            j = ops.cast(ops.arange(s), p.dtype)[None, :]
+            d = ops.abs(j - ops.cast(label, p.dtype)[:, None])
+            if distance == "squared":
+                d = d * d
+            dist = dist + ops.sum(p * d, axis=-1)
+    return ce / len(sizes), dist
+
+
 @keras.saving.register_keras_serializable(package="qpaper")
 class BlockLoss(keras.losses.Loss):
     """L (``c=None``): -(1/nc) sum_i sum_j y_ij log f_ij -- Eq. (1) printed without its minus sign.
@@ -45,23 +65,8 @@ class BlockLoss(keras.losses.Loss):
         self.sizes = [int(s) for s in (q_max(nc) if sizes is None else sizes)]
 
     def call(self, y_true, y_pred):
-        q = ops.cast(y_true, "int32")
-        ce, dist = 0.0, 0.0
-        for i, (a, b) in enumerate(blocks(self.sizes)):
-            p, s = y_pred[:, a:b], b - a
-            label = q[:, i] - 1
-            onehot = ops.one_hot(label, s, dtype=p.dtype)
-            ce = ce - ops.sum(onehot * ops.log(ops.clip(p, EPS, 1.0)), axis=-1)
-            if self.c is not None:
-                j = ops.cast(ops.arange(s), p.dtype)[None, :]
-                d = ops.abs(j - ops.cast(label, p.dtype)[:, None])
-                if self.distance == "squared":
-                    d = d * d
-                dist = dist + ops.sum(p * d, axis=-1)
-        loss = ce / len(self.sizes)
-        if self.c is not None:
-            loss = self.c * loss + (1.0 - self.c) * dist
-        return loss
+        ce, dist = block_terms(y_true, y_pred, self.sizes, self.distance if self.c is not None else None)
+        return ce if self.c is None else self.c * ce + (1.0 - self.c) * dist
 
     def get_config(self):
         return {"c": self.c, "distance": self.distance, "nc": self.nc, "name": self.name,

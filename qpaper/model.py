@@ -64,27 +64,59 @@ class BlockSoftmax(layers.Layer):
         return {**super().get_config(), "sizes": self.sizes, **extra}
 
 
-def _bn_relu(x):
-    return layers.Activation("relu")(layers.BatchNormalization(epsilon=1.001e-5)(x))
+STEMS = ("he", "highpass")
 
 
-def densenet_features(x, depth: int = 40, growth: int = 12, dropout: float = 0.2):
+@keras.saving.register_keras_serializable(package="qpaper")
+class ZeroMeanHeNormal(keras.initializers.Initializer):
+    """He normal kernels [h, w, in, out] minus their mean over (h, w): zero-sum filters."""
+
+    def __init__(self, seed=None):
+        self.seed = seed
+
+    def __call__(self, shape, dtype=None):
+        w = keras.initializers.HeNormal(self.seed)(shape, dtype)
+        return w - ops.mean(w, axis=(0, 1), keepdims=True)
+
+    def get_config(self):
+        return {"seed": self.seed}
+
+
+def _bn_relu(x, dtype=None):
+    return layers.Activation("relu", dtype=dtype)(layers.BatchNormalization(epsilon=1.001e-5, dtype=dtype)(x))
+
+
+def densenet_features(x, depth: int = 40, growth: int = 12, dropout: float = 0.2, float32_stages: int = 0,
+                      stem: str = "he"):
     """DenseNet (Huang et al.) as in Section 4.1: an initial 3x3 conv with 2k filters; 3 dense
     blocks of (depth-4)/3 BN-ReLU-Conv3x3(k)-Dropout layers, each concatenated to its input;
-    BN-ReLU-Conv1x1-AvgPool2x2 transitions without compression; BN-ReLU; global average pooling."""
+    BN-ReLU-Conv1x1-AvgPool2x2 transitions without compression; BN-ReLU; global average pooling.
+    ``float32_stages`` (under mixed precision): the first stages computed in float32 whatever the
+    policy -- 1: the initial conv; 2: and the first dense block with its transition; ... (issue
+    22: in bfloat16 the rounding traces, a fraction of a grey level, fall below the format's 8
+    significant bits where the image is bright). ``stem``: the initial conv's initialization,
+    ``he`` (He normal, as every conv) or ``highpass`` (He normal minus each kernel's mean: at first
+    it passes no local mean, only the detail where the traces are)."""
+    if stem not in STEMS:
+        raise ValueError(f"stem must be one of {STEMS}")
     if (depth - 4) % 3 or depth < 7:
         raise ValueError(f"depth must be 3n+4 with n >= 1 (40, 22, ...), got {depth}")
     n = (depth - 4) // 3
-    x = layers.Conv2D(2 * growth, 3, padding="same", use_bias=False, kernel_initializer="he_normal")(x)
+    f32 = lambda stage: "float32" if stage < float32_stages else None  # noqa: E731
+    init = ZeroMeanHeNormal() if stem == "highpass" else "he_normal"
+    x = layers.Conv2D(2 * growth, 3, padding="same", use_bias=False, kernel_initializer=init, dtype=f32(0),
+                      name="stem")(x)
     for block in range(3):
+        dt = f32(block + 1)
         for _ in range(n):
-            y = layers.Conv2D(growth, 3, padding="same", use_bias=False, kernel_initializer="he_normal")(_bn_relu(x))
+            y = layers.Conv2D(growth, 3, padding="same", use_bias=False, kernel_initializer="he_normal",
+                              dtype=dt)(_bn_relu(x, dt))
             if dropout:
-                y = layers.Dropout(dropout)(y)
-            x = layers.Concatenate()([x, y])
+                y = layers.Dropout(dropout, dtype=dt)(y)
+            x = layers.Concatenate(dtype=dt)([x, y])
         if block < 2:
-            y = layers.Conv2D(x.shape[-1], 1, use_bias=False, kernel_initializer="he_normal")(_bn_relu(x))
-            x = layers.AveragePooling2D(2)(y)
+            y = layers.Conv2D(x.shape[-1], 1, use_bias=False, kernel_initializer="he_normal", dtype=dt)(_bn_relu(x, dt))
+            x = layers.AveragePooling2D(2, dtype=dt)(y)
     return layers.GlobalAveragePooling2D()(_bn_relu(x))
 
 
@@ -276,7 +308,8 @@ def coef_network(patch, q2, nc: int = NC, width: int = 128, hidden: int = 256, d
 
 def build_model(head: str = "class", depth: int = 40, growth: int = 12, dropout: float = 0.2,
                 channels: int = 3, patch: int = 64, nc: int = NC, name: str | None = None, arch: str = "densenet",
-                width: int = 128, hidden: int = 512, phases: str = "all", nf: int = NC) -> keras.Model:
+                width: int = 128, hidden: int = 512, phases: str = "all", nf: int = NC,
+                float32_stages: int = 0, stem: str = "he") -> keras.Model:
     """The estimator: backbone ``arch`` (``densenet``: DenseNet-``depth``, growth, dropout;
     ``dct``: :func:`dct_features` with ``width``, ``phases`` and ``nf``, then Dense(``hidden``, ReLU)),
     with the classification-like head (Dense(sum q_max) + a softmax per block, Section 3.1) or
@@ -297,7 +330,8 @@ def build_model(head: str = "class", depth: int = 40, growth: int = 12, dropout:
         out = BlockSoftmax(head_sizes(head, nc), name="block_softmax", dtype="float32")(logits)
         return keras.Model({"patch": inp, "q2": q2}, out, name=name or "coef_wide")
     if arch == "densenet":
-        f = densenet_features(layers.Rescaling(1 / 255.0, name="scale")(inp), depth, growth, dropout)
+        scale = layers.Rescaling(1 / 255.0, name="scale", dtype="float32" if float32_stages else None)(inp)
+        f = densenet_features(scale, depth, growth, dropout, float32_stages, stem)
     else:
         if patch != 64:
             raise ValueError("the dct backbone reads 64x64 windows")

@@ -22,17 +22,26 @@ def _link(value, path: str) -> str:
 
 
 def gpu_rows(root: Path) -> list[str]:
-    """The paper's DenseNet-40 trained on lent GPUs (issue 13), from its committed run's
-    eval.json: its own rows, the mini rows untouched."""
+    """The paper's DenseNet-40 trained on lent GPUs (issues 13, 22): the registered run's rows from
+    its eval.json, or, while no run has learned, the last session's measured negative result
+    (results/gpu/*/eval.json); the mini rows untouched."""
     from .gpurun import committed_run
     run = committed_run("densenet")
-    if not (run / "eval.json").exists():
-        return ["| paper model (DenseNet-40) on a lent GPU | not trained yet: no session has been lent a GPU "
-                "(`scripts/gpu_train.sh` is ready) | – | – | – | – |"]
-    ev = json.loads((run / "eval.json").read_text())
-    src = "models/gpu/qf2-90-class-Lr/model-card.md"
-    depth = json.loads((run / "config.json").read_text())["depth"]
-    who = f"paper model (DenseNet-{depth}), GPU, {ev['patches_seen']:,} patches seen"
+    if (run / "eval.json").exists():
+        src = "models/gpu/qf2-90-class-Lr/model-card.md"
+        ev = json.loads((run / "eval.json").read_text())
+        depth = json.loads((run / "config.json").read_text())["depth"]
+        who = f"paper model (DenseNet-{depth}), GPU, {ev['patches_seen']:,} patches seen"
+    else:
+        tried = sorted(p.parent for p in (Path(root) / "results" / "gpu").glob("*/eval.json"))
+        if not tried:
+            return ["| paper model (DenseNet-40) on a lent GPU | not trained yet (`scripts/gpu_train.sh` is ready) "
+                    "| – | – | – | – |"]
+        run = tried[-1]
+        src = f"results/gpu/{run.name}/README.md"
+        ev = json.loads((run / "eval.json").read_text())
+        who = (f"paper model (DenseNet-40), GPU session {run.name[:10]}, {ev['patches_seen']:,} patches: "
+               f"**did not learn** (measured negative result)")
     out = []
     for test, table in (("random shift", 1), ("aligned", 2)):
         m, p = ev[test]["model"], ev[test]["prior"]

@@ -203,7 +203,7 @@ def save_model(model, path: Path) -> None:
 
 # fit settings a profile may leave out (runs configured before they existed keep these meanings)
 FIT_DEFAULTS = {"arch": "densenet", "width": 128, "hidden": 512, "phases": "all", "nf": NC, "schedule": "constant",
-                "warmup": 0.0, "precision": "float32", "c": C}
+                "warmup": 0.0, "precision": "float32", "c": C, "float32_stages": 0, "stem": "he"}
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 # what may differ when a run is resumed elsewhere: the dataset's folder (its content digest must
 # match) and the backend (a TensorFlow checkpoint continues on JAX)
@@ -282,7 +282,8 @@ def train(data_dir, out_dir, profile: str = "smoke", head: str = "class", loss: 
         else:
             model = build_model(head, cfg["depth"], cfg["growth"], cfg["dropout"],
                                 channels=d["x"][0].shape[-1], patch=d["x"][0].shape[1], arch=cfg["arch"],
-                                width=cfg["width"], hidden=cfg["hidden"], phases=cfg["phases"], nf=cfg["nf"])
+                                width=cfg["width"], hidden=cfg["hidden"], phases=cfg["phases"], nf=cfg["nf"],
+                                float32_stages=cfg["float32_stages"], stem=cfg["stem"])
             steps = cfg["epochs"] * len(train_seq)
             model.compile(optimizer=keras.optimizers.Adam(learning_rate(cfg, steps)),
                           loss=get_loss(head, loss, distance, regression_loss, cfg["c"] or C), metrics=metrics_for(head),

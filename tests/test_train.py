@@ -122,55 +122,6 @@ def test_model_and_loss_under_jax(tmp_path):
     assert backend == "jax" and float(value) == pytest.approx(ref, rel=1e-5)
 
 
-def test_gpu_sessions_rehearsed_on_cpu_resume_evaluate_and_register(tmp_path, monkeypatch):
-    """scripts/gpu_train.sh twice with tiny settings and the JAX backend, as on the GPU machine:
-    the first session starts a run, is registered into models/gpu, the second resumes it from
-    there (weights, optimizer, patches counted on), each writes its evaluation beside the prior."""
-    pytest.importorskip("jax")
-    from qpaper.sources import SourceError, wallpapers_source
-    try:
-        wallpapers_source()
-    except SourceError:
-        pytest.skip("wallpapers not prepared: run `make data`")
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    models = tmp_path / "models"
-    monkeypatch.setenv("QPAPER_MODELS", str(models))
-    tiny = "--patches-per-qf1 4 --test-per-qf1 2 --depth 7 --growth 4 --epoch-patches 48 --batch 16 --reserve 0.2"
-
-    def session(k, epochs):
-        env = dict(os.environ, OUT=str(tmp_path / f"out{k}"), GPU_DATA=str(tmp_path / "data"), GPU_MINUTES="6",
-                   GPU_WHEELS=str(tmp_path / "no-wheels"), GPU_ARGS=f"{tiny} --epochs {epochs}", PYTHON=sys.executable,
-                   KERAS_BACKEND="jax", QPAPER_MODELS=str(models))
-        r = subprocess.run(["bash", "scripts/gpu_train.sh"], capture_output=True, text=True, env=env, cwd=root)
-        assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
-        run = tmp_path / f"out{k}" / "run"
-        assert (run / "console.log").exists() and "gpu: training for at most" in (run / "console.log").read_text()
-        return run, json.loads((run / "eval.json").read_text()), json.loads((run / "config.json").read_text())
-
-    run, ev, cfg = session(1, 1)
-    assert cfg["backend"] == "jax" and cfg["profile"] == "gpu" and cfg["precision"] == "mixed_bfloat16"
-    assert cfg["schedule"] == "cosine" and cfg["lr"] == 2e-3 and cfg["arch"] == "densenet" and cfg["depth"] == 7
-    assert cfg["dataset_spec"]["source"] == "wallpapers" and len(cfg["dataset_spec"]["qf1"]) == 39
-    assert ev["epochs_completed"] == 1 and ev["patches_seen"] == 48
-    for test in ("random shift", "aligned"):
-        assert set(ev[test]) == {"model", "prior"} and 0 <= ev[test]["prior"]["AvgAcc"] <= 1
-    assert cli.main(["gpu", "register", str(run)]) == 0
-    reg = models / "gpu" / "qf2-90-class-Lr"
-    entry = json.loads((models / "gpu" / "manifest.json").read_text())["models"][0]
-    assert entry["profile"] == "gpu" and entry["metrics"]["gpu"]["patches_seen"] == 48
-    assert "constant prior" in (reg / "model-card.md").read_text()
-    from qpaper.report import gpu_rows
-    rows = gpu_rows(tmp_path)
-    assert len(rows) == 4 and "DenseNet-7), GPU, 48 patches seen" in rows[0] and "constant prior" in rows[1]
-    plain = model.load_model(reg / "model.keras")  # float32, loads on this CPU's TensorFlow
-    assert all(w.dtype == "float32" for w in plain.weights) and plain.output_shape == (None, 226)
-
-    run2, ev2, cfg2 = session(2, 2)  # resumes the registered run
-    assert ev2["epochs_completed"] == 2 and ev2["session_epochs"] == 1 and ev2["patches_seen"] == 96
-    assert "resuming" in (run2 / "console.log").read_text()
-    assert len((run2 / "log.csv").read_text().splitlines()) == 3
-
-
 def test_learning_rate_schedules():
     cfg = {"schedule": "cosine", "lr": 2e-3, "warmup": 0.1}
     lr = train.learning_rate(cfg, 100)
