@@ -76,7 +76,7 @@ gpu-register:  ## back here: RUN=<the fetched OUT>/run into models/gpu if it lea
 	$(BIN)/qpaper gpu register $(RUN)
 
 GPU_SEARCH := --minutes 58 --reserve 0 --patches-per-qf1 2500 --test-per-qf1 100 --depth 7 --growth 12 --dropout 0 \
-  --batch 64 --steps-per-call 10 --sweep-patches 48000 --sweep-only --eval-every 45 \
+  --batch 64 --lr-batch 64 --steps-per-call 10 --sweep-patches 48000 --sweep-only --eval-every 45 \
   --recipes float32,first-session,f32-stem,highpass,curriculum --seed $(SEED)
 gpu-recipes: data  ## issue 22 on 2 CPU cores (about 50 min): the recipes on a small pixel DenseNet, into results/gpu/cpu-recipes
 	KERAS_BACKEND=jax $(BIN)/qpaper gpu run --out /tmp/qpaper-cpu-recipes --data /tmp/qpaper-cpu-recipes-data $(GPU_SEARCH)

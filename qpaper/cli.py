@@ -221,7 +221,7 @@ def cmd_gpu_run(a):
                recipes=recipes, sweep_patches=a.sweep_patches, batch=a.batch, steps_per_call=a.steps_per_call,
                depth=a.depth, growth=a.growth, dropout=a.dropout, warmup_steps=a.warmup_steps,
                autotune=None if a.autotune < 0 else a.autotune, continue_best=not a.sweep_only,
-               eval_every=a.eval_every, cache_dir=a.cache)
+               eval_every=a.eval_every, cache_dir=a.cache, lr_batch=a.lr_batch)
 
 
 def cmd_gpu_register(a):
@@ -487,6 +487,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--steps-per-call", type=_number(int, 1, None, "steps"), default=25,
                    help="optimizer steps per compiled call (default 25)")
     s.add_argument("--warmup-steps", type=_number(int, 0, None, "steps"), default=200)
+    s.add_argument("--lr-batch", type=_number(int, 1, None, "patches"), default=256,
+                   help="the batch the recipes' rates are for; at --batch B they are scaled by sqrt(B / this) "
+                        "(default 256)")
     s.add_argument("--autotune", type=int, default=0,
                    help="XLA GPU autotuning level (0 off, the default; 4 XLA's own; -1 leave XLA_FLAGS alone)")
     s.add_argument("--eval-every", type=_number(float, 0, None, "seconds"), default=60.0,

@@ -142,6 +142,25 @@ class Loop:
         return ([v.value for v in m.trainable_variables], [v.value for v in m.non_trainable_variables],
                 [v.value for v in opt.variables])
 
+    def copy_state(self):
+        """A copy of the state on the device (a call donates the state it is given)."""
+        import jax
+        return jax.tree_util.tree_map(lambda a: a.copy(), self.state)
+
+    def load(self, model):
+        """Start again from the weights of ``model`` (same network: same variables in the same
+        order) with its fresh optimizer: a new recipe reuses this loop's compiled program."""
+        opt = model.optimizer
+        if not opt.built:
+            opt.build(model.trainable_variables)
+        new = ([v.value for v in model.trainable_variables], [v.value for v in model.non_trainable_variables],
+               [v.value for v in opt.variables])
+        old = self.state
+        if [len(p) for p in new] != [len(p) for p in old] or any(
+                a.shape != b.shape for p, q in zip(new, old) for a, b in zip(p, q)):
+            raise ValueError("load() needs the same network")
+        self.state = new
+
     def sync(self):
         """The loop's state into the model's and the optimizer's variables."""
         tv, ntv, ov = self.state
@@ -184,19 +203,19 @@ class Loop:
         return time.time() - t, m
 
 
-def synthetic_rate(loop: Loop, shape, seconds: float = 5.0) -> float:
-    """Patches/s of the compiled training program on random bytes already in device memory (what
-    the network alone can do), measured on a copy of the loop's state (the model is not trained)."""
+def synthetic_rate(loop: Loop, data: DeviceData, seconds: float = 5.0) -> float:
+    """Patches/s of the compiled training program on random bytes of the training set's shape in
+    device memory (what the network alone can do; the same program, no recompilation), measured on
+    a copy of the loop's state (the loop's own state is left as it was)."""
     import jax
-    rng = np.random.default_rng(0)
     fake = DeviceData.__new__(DeviceData)
+    fake.x = jax.random.bits(jax.random.PRNGKey(0), data.x.shape, dtype=data.x.dtype)
+    fake.y = data.y
+    saved = loop.copy_state()
     n = loop.batch * loop.steps
-    fake.x = jax.device_put(rng.integers(0, 256, (n,) + tuple(shape), dtype=np.uint8))
-    fake.y = jax.device_put(np.ones((n, NC), np.int32))
-    saved = jax.tree_util.tree_map(lambda a: a.copy(), loop.state)
-    idx = np.arange(n)
+    idx = np.arange(n) % data.x.shape[0]
     lr, c = np.zeros(loop.steps), np.full(loop.steps, 0.8)
-    loop.run(fake, idx, lr, c)  # compiled already (same shapes): warm
+    np.asarray(loop.run(fake, idx, lr, c))  # warm
     t, k = time.time(), 0
     while time.time() - t < seconds or k == 0:
         m = loop.run(fake, idx, lr, c)
@@ -204,4 +223,5 @@ def synthetic_rate(loop: Loop, shape, seconds: float = 5.0) -> float:
     np.asarray(m)
     rate = k * n / (time.time() - t)
     loop.state = saved
+    del fake
     return rate

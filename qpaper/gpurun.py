@@ -45,6 +45,7 @@ CACHE_LIMIT = 15 * 2 ** 20  # what one file may weigh to come back from the devi
 # weight of L in L^r; 1.0 = L alone) are inputs of the compiled step; ``ce_first`` and
 # ``aligned_first``: the share of the recipe's sweep patches trained with c = 1 (L alone) and drawn
 # from aligned patches (a curriculum: the strongest traces first).
+LR_BATCH = 256  # a recipe's rate is for this batch; at batch B it is scaled by sqrt(B / 256) (Adam)
 RECIPE_DEFAULTS = {"precision": "mixed_bfloat16", "float32_stages": 0, "stem": "he", "lr": 2e-3, "c": 0.8,
                    "ce_first": 0.0, "aligned_first": 0.0}
 RECIPES = {
@@ -70,6 +71,12 @@ def recipe(name: str) -> dict:
     if name not in RECIPES:
         raise ValueError(f"unknown recipe {name!r}: one of {', '.join(RECIPES)}")
     return {**RECIPE_DEFAULTS, **RECIPES[name]}
+
+
+def scaled_lr(rec: dict, batch: int, lr_batch: int = LR_BATCH) -> float:
+    """The recipe's peak rate at ``batch``: batch and rate scaled together (square root, Adam),
+    the recipe's rate being the one for ``lr_batch``."""
+    return float(rec["lr"] * math.sqrt(batch / lr_batch))
 
 
 def committed_run(arch: str = "densenet") -> Path:
@@ -134,12 +141,13 @@ def evaluate_tests(loop, data, prior: np.ndarray) -> dict:
 # ---------------------------------------------------------------------------------------------
 # A session
 
-def _fit_config(seed: int, arch: str, rec: dict, batch: int, depth=None, growth=None, dropout=None) -> dict:
+def _fit_config(seed: int, arch: str, rec: dict, batch: int, depth=None, growth=None, dropout=None,
+                lr_batch: int = LR_BATCH) -> dict:
     from .profiles import get_profile
     from .train import FIT_DEFAULTS
     fit = {**FIT_DEFAULTS, **get_profile("gpu")["fit"]}
     fit.update({k: v for k, v in (("depth", depth), ("growth", growth), ("dropout", dropout)) if v is not None})
-    fit.update(arch=arch, batch=batch, lr=rec["lr"], precision=rec["precision"] if arch == "densenet" else "float32",
+    fit.update(arch=arch, batch=batch, lr=scaled_lr(rec, batch, lr_batch), precision=rec["precision"] if arch == "densenet" else "float32",
                float32_stages=rec["float32_stages"], stem=rec["stem"], c=rec["c"])
     return fit
 
@@ -158,11 +166,26 @@ def _new_model(fit: dict, channels: int, seed: int):
     return model
 
 
+class Stream:
+    """Patch indices of a pool in successive seeded permutations (every patch once per pass)."""
+
+    def __init__(self, pool: np.ndarray, key):
+        self.pool, self.key, self.passes, self.buf = np.asarray(pool), tuple(int(k) for k in key), 0, np.zeros(0, np.int64)
+
+    def take(self, n: int) -> np.ndarray:
+        while len(self.buf) < n:
+            perm = np.random.default_rng([*self.key, self.passes]).permutation(self.pool)
+            self.buf, self.passes = np.concatenate([self.buf, perm]), self.passes + 1
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+
 class Session:
     """What one session holds: the data on the device, the deadline, the log and the console."""
 
     def __init__(self, data, val_idx, train_idx, aligned_idx, batch, steps, deadline, seed, log, run_dir):
         self.data, self.val_idx, self.train_idx, self.aligned_idx = data, val_idx, train_idx, aligned_idx
+        self.pools = {"train": train_idx, "aligned": aligned_idx}
         self.batch, self.steps, self.deadline, self.seed, self.log, self.run_dir = batch, steps, deadline, seed, log, run_dir
         from .losses import clip_labels
         self.val_labels = clip_labels(data.q1[val_idx])[0]
@@ -186,9 +209,10 @@ class Session:
     def train(self, loop, recipe_name: str, phase: str, patches0: int, n_calls: int, lr_fn, c_fn, pool_fn,
               key, eval_every: float = 60.0) -> int:
         """``n_calls`` compiled calls (or until the deadline), each of ``steps`` steps; ``lr_fn``,
-        ``c_fn`` and ``pool_fn`` give a step's rate, weight c and patch pool from its index in this
+        ``c_fn`` and ``pool_fn`` give a step's rate, weight c and patch pool ("train" or "aligned") from its index in this
         phase. Logs a row (with the validation accuracy) every ``eval_every`` seconds and at the end."""
         per = self.batch * self.steps
+        streams = {}
         t_row, acc = time.time(), []
         done = 0
         for k in range(n_calls):
@@ -197,7 +221,10 @@ class Session:
                 break
             steps = np.arange(k * self.steps, (k + 1) * self.steps)
             pools = [pool_fn(s) for s in steps]
-            idx = np.concatenate([self.draw(p, self.batch, key + (int(s),)) for p, s in zip(pools, steps)])
+            for name in set(pools):
+                if name not in streams:
+                    streams[name] = Stream(self.pools[name], (self.seed, *key, len(streams)))
+            idx = np.concatenate([streams[p].take(self.batch) for p in pools])
             t_call = time.time()
             acc.append(loop.run(self.data, idx, lr_fn(steps), c_fn(steps)))
             if k == 0:
@@ -256,7 +283,7 @@ def run(out, budget_minutes: float, arch: str = "densenet", seed: int = 0, reser
         recipes=SWEEP, sweep_patches: int | None = None, sweep_share: float = 0.5, batch: int | None = None,
         steps_per_call: int | None = None, depth: int | None = None, growth: int | None = None,
         dropout: float | None = None, warmup_steps: int = 200, autotune: int | None = 0, cache_dir=None,
-        continue_best: bool = True, eval_every: float = 60.0, log=print) -> dict:
+        continue_best: bool = True, eval_every: float = 60.0, lr_batch: int = LR_BATCH, log=print) -> dict:
     """One session within ``budget_minutes`` (all of it: data, compilation, sweep, training,
     evaluation). Without a run to continue: a sweep of ``recipes`` on ``sweep_patches`` each
     (default: what ``sweep_share`` of the time left buys at the first recipe's measured rate), the
@@ -318,27 +345,36 @@ def run(out, budget_minutes: float, arch: str = "densenet", seed: int = 0, reser
     else:
         best, best_score, loop, patches0 = None, None, None, 0
         n_calls = math.ceil(sweep_patches / per) if sweep_patches else None
+        loops = {}  # one compiled program per network: recipes that differ in rate, c, data or
+        # initial weights only share it
         for k, name in enumerate(recipes):
             rec = recipe(name)
-            fit = _fit_config(seed, arch, rec, batch, depth, growth, dropout)
+            fit = _fit_config(seed, arch, rec, batch, depth, growth, dropout, lr_batch)
             t = time.time()
-            cand = fastfit.Loop(_new_model(fit, channels, seed), batch, steps)
+            model = _new_model(fit, channels, seed)
+            net = (fit["precision"], fit["float32_stages"])
+            if net in loops:
+                cand = loops[net]
+                cand.load(model)
+            else:
+                cand = loops[net] = fastfit.Loop(model, batch, steps)
             built = time.time() - t
             if n_calls is None:  # the sweep's size: what sweep_share of the time left buys at this rate
+                init = cand.copy_state()
                 first, _ = cand.time_first_call(data, sess.draw(tr, per, (9, 9)), np.zeros(steps), np.full(steps, 0.8))
-                rate = fastfit.synthetic_rate(cand, data.x.shape[1:], 3.0)
+                rate = fastfit.synthetic_rate(cand, data, 3.0)
+                cand.state = init  # the recipe starts from its initial weights
                 n_calls = max(1, int(sweep_share * sess.left() * rate / per / len(recipes)))
-                cand = fastfit.Loop(_new_model(fit, channels, seed), batch, steps)  # untouched weights
-                log(f"gpu: first call {first:.1f} s (compilation + {steps} steps); synthetic data "
-                    f"{rate:.0f} patches/s; sweep of {len(recipes)} recipes x {n_calls * per} patches")
+                log(f"gpu: model built in {built:.1f} s, first call {first:.1f} s (compilation + {steps} steps); "
+                    f"synthetic data {rate:.0f} patches/s; sweep of {len(recipes)} recipes x {n_calls * per} patches")
             warm = min(warmup_steps, max(1, n_calls * steps // 10))
-            lr = _schedule(rec["lr"], warm)
+            lr = _schedule(fit["lr"], warm)
             ce_until = rec["ce_first"] * n_calls * steps
             al_until = rec["aligned_first"] * n_calls * steps
             t1 = time.time()
             done = sess.train(cand, name, "sweep", 0, n_calls, lr,
                               lambda s, u=ce_until, c=rec["c"]: np.where(np.asarray(s) < u, 1.0, c),
-                              lambda s, u=al_until: sess.aligned_idx if s < u else tr, (1, k), eval_every)
+                              lambda s, u=al_until: "aligned" if s < u else "train", (1, k), eval_every)
             seconds = time.time() - t1
             score = sess.rows[-1]["val_accuracy"] - sess.val_prior if sess.rows else -1
             real = done / max(seconds, 1e-9)
@@ -351,9 +387,10 @@ def run(out, budget_minutes: float, arch: str = "densenet", seed: int = 0, reser
             _write(run_dir / "sweep.csv", pd.DataFrame(sweep).to_csv(index=False))
             if best_score is None or score > best_score:
                 best, best_score, loop, cfg_fit = name, score, cand, fit
-                patches0 = done
+                best_state, patches0 = cand.copy_state(), done
             if sess.left() <= 0:
                 break
+        loop.state = best_state  # its loop may have trained a later recipe since
         fit = cfg_fit
         cfg = _run_config(fit, best, parts, seed, machine, batch, steps)
         state = {"patches": patches0, "sessions": 0, "segments": [{"phase": "sweep", "recipe": best,
@@ -361,13 +398,13 @@ def run(out, budget_minutes: float, arch: str = "densenet", seed: int = 0, reser
         log(f"gpu: sweep done, best {best} (validation gain {best_score:+.4f} over the prior)")
     # continue the best (or the resumed run) until the deadline: cosine from its rate
     rec = recipe(best)
-    peak = rec["lr"] * (0.5 if resume else 1.0)
+    peak = cfg["lr"] * (0.5 if resume else 1.0)
     rate = max(r["patches_per_s"] for r in sess.rows if r["recipe"] == best) if sess.rows else 1.0
     if continue_best and sess.left() > 0:
         calls = max(1, int(sess.left() * rate / per))
         lr = _schedule(peak, 0 if not resume else min(warmup_steps, calls * steps // 10), calls * steps)
         done = sess.train(loop, best, "continue", patches0, calls, lr, lambda s: np.full(len(s), rec["c"]),
-                          lambda s: tr, (2, state["sessions"]), eval_every)
+                          lambda s: "train", (2, state["sessions"]), eval_every)
         state["patches"] = patches0 + done
         state["segments"].append({"phase": "continue", "recipe": best, "patches": done, "peak_lr": peak})
     state["sessions"] += 1
@@ -524,7 +561,8 @@ def model_card(cfg: dict, ev: dict, folder: str, learned: bool = True) -> str:
 - Data: the prepared wallpapers' training scenes, QF2 {QF2}, QF1 60..98, random grid shift,
   {cfg['dataset_spec']['patches_per_qf1']} patches per QF1, seed {cfg['seed']} (RAISE cannot travel to the device).
 - Recipe `{cfg['recipe']}`: precision {rec['precision']}, float32 stages {rec['float32_stages']}, stem {rec['stem']},
-  peak rate {rec['lr']} (Adam, batch {cfg['batch']}), L alone for the first {rec['ce_first']:.0%} and aligned patches
+  peak rate {cfg['lr']:.3g} at batch {cfg['batch']} (Adam; the recipe's {rec['lr']}, scaled by the square root of the
+  batch ratio), L alone for the first {rec['ce_first']:.0%} and aligned patches
   for the first {rec['aligned_first']:.0%} of its sweep; chosen by validation accuracy among the session's sweep
   (sweep.csv), then continued with a cosine decay. Why not the paper's Adam 1e-5 at batch 32: in the
   minutes a session has it does not leave the constant prior; the paper's setting stays the `paper` profile's.

@@ -65,12 +65,21 @@ twin = all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(loop.sta
 loop.sync(); m.save("{tiny}/../m.keras")
 back = load_model("{tiny}/../m.keras")
 pred_same = np.array_equal(fastfit.Loop(back, 8, 2).predict(data, idx), loop.predict(data, idx))
+before = loop.predict(data, idx)
+rate = fastfit.synthetic_rate(loop, data, 0.5)
+kept = np.array_equal(before, loop.predict(data, idx))
+new = fresh()
+loop.load(new)  # the same compiled program, the weights and a fresh Adam of another model
+reloaded = np.array_equal(loop.predict(data, idx), fastfit.Loop(new, 8, 2).predict(data, idx))
+fresh_adam = int(np.asarray(loop.state[2][0])) == 0
 print(json.dumps({{"ref": ref, "first": float(met[0, 0]), "same": same, "moved": moved, "twin": twin,
-                  "iterations": int(back.optimizer.iterations.numpy()), "pred_same": bool(pred_same)}}))
+                  "iterations": int(back.optimizer.iterations.numpy()), "pred_same": bool(pred_same),
+                  "rate": rate, "kept": bool(kept), "reloaded": bool(reloaded), "fresh_adam": fresh_adam}}))
 """)
     r = json.loads(out.strip().splitlines()[-1])
     assert r["first"] == pytest.approx(r["ref"], rel=1e-4)
     assert r["same"] and r["moved"] and r["twin"] and r["pred_same"] and r["iterations"] == 4
+    assert r["rate"] > 0 and r["kept"] and r["reloaded"] and r["fresh_adam"]
 
 
 def test_recipes_are_complete_and_the_sweep_names_real_ones():
@@ -125,7 +134,7 @@ def _session(tmp_path, k, minutes, models, extra=""):
             "--reserve 0.1 --eval-every 5 --warmup-steps 2 " + extra)
     env = dict(os.environ, OUT=str(tmp_path / f"out{k}"), GPU_DATA=str(tmp_path / "data"), GPU_MINUTES=str(minutes),
                GPU_WHEELS=str(tmp_path / "no-wheels"), GPU_ARGS=tiny, PYTHON=sys.executable, QPAPER_MODELS=str(models),
-               GPU_RECIPES="first-session,curriculum", GPU_BATCH="8")
+               GPU_RECIPES="first-session,f32-stem,curriculum", GPU_BATCH="8")
     r = subprocess.run(["bash", "scripts/gpu_train.sh"], capture_output=True, text=True, env=env, cwd=ROOT)
     assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
     run = tmp_path / f"out{k}" / "run"
@@ -133,7 +142,7 @@ def _session(tmp_path, k, minutes, models, extra=""):
 
 
 def test_gpu_sessions_rehearsed_on_cpu_sweep_pick_continue_resume_register(tmp_path, monkeypatch):
-    """scripts/gpu_train.sh as on the device, tiny and on the CPU: a first session sweeps two
+    """scripts/gpu_train.sh as on the device, tiny and on the CPU: a first session sweeps three
     recipes on the same patches, picks the better by validation accuracy, continues it, writes
     8 files at most (each under 16 MiB); a run that did not learn goes to results/gpu, one that
     did to models/gpu with its cache; a second session resumes it without a sweep."""
@@ -153,7 +162,7 @@ def test_gpu_sessions_rehearsed_on_cpu_sweep_pick_continue_resume_register(tmp_p
     assert "synthetic data" in console and "first call" in console and "sweep done, best" in console
     import pandas as pd
     sweep = pd.read_csv(run / "sweep.csv")
-    assert list(sweep["recipe"]) == ["first-session", "curriculum"]
+    assert list(sweep["recipe"]) == ["first-session", "f32-stem", "curriculum"]  # the last two share a program
     assert sweep["patches"].nunique() == 1 and sweep["patches"].iloc[0] > 0  # the same patches each
     best = sweep.loc[sweep["val_gain"].idxmax(), "recipe"]
     cfg = json.loads((run / "config.json").read_text())
