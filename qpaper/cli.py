@@ -500,7 +500,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_gpu_run)
     s = d.add_parser("search-report", help="a CPU recipe search (gpu run --sweep-only) into curves, tables and the "
                                            "precision probe (results/gpu/cpu-recipes)")
-    s.add_argument("run", help="the search's run folder (OUT/run)")
+    s.add_argument("run", nargs="+", help="the search's run folder(s) (OUT/run), reported together")
     s.add_argument("--data", required=True, help="its data folder (holds the test sets)")
     s.add_argument("--out", required=True, help="where the report goes")
     s.add_argument("--command", help="the command that ran the search, for the README")
