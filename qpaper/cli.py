@@ -177,15 +177,17 @@ def cmd_estimate(a):
         r = estimate.run(a.files[0], progress=not a.quiet and not a.json, **kw)
         print(json.dumps(r, indent=1) if a.json else estimate.format_text(r))
         return
+    files = estimate.expand_inputs(a.files)
     if a.csv:
-        paths.check_output_file(Path(a.csv))
-    if not estimate.expand_inputs(a.files):
+        paths.check_output_file(Path(a.csv), inputs=[*files, *a.files])
+    if not files:
         raise ValueError(f"no JPEG file (.jpg, .jpeg, .jpe, .jfif) in {' '.join(a.files)}")
     rows, failed = [], 0
     for r in estimate.run_many(a.files, progress=not a.quiet, **kw):
         failed += "error" in r
         rows.append(estimate.csv_row(r))
-        print(json.dumps(r) if a.json else estimate.summary_line(r), flush=True)
+        print(json.dumps(r) if a.json else estimate.summary_line(r), flush=True,
+              file=sys.stderr if a.csv == "-" else sys.stdout)  # with --csv -, stdout holds the table alone
     if a.csv:
         estimate.write_csv(rows, a.csv)
     if failed:
@@ -428,7 +430,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("files", nargs="+", metavar="FILE", help="JPEG files or folders (searched recursively for "
                    ".jpg/.jpeg); one file gets the full report, several get one line or row each")
     s.add_argument("--json", action="store_true", help="JSON instead of text (JSON Lines, one per file, for several)")
-    s.add_argument("--csv", metavar="PATH", help="also write one row per file to a CSV table")
+    s.add_argument("--csv", metavar="PATH", help="also write one row per file to a CSV table (- : standard output; "
+                                                 "never one of the inputs)")
     s.add_argument("--model", help=".keras model (default: the registered model for the file's QF2)")
     s.add_argument("--method", default="cnn", choices=["cnn", "galvan", "bianchi"])
     s.add_argument("--window", nargs=2, type=_number(int, 0, None, "pixel offset"), metavar=("X", "Y"),

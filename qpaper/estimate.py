@@ -358,16 +358,17 @@ CSV_FIELDS = (["file", "qf2", "method", "model", "grid_shift"] + [f"q2_{k}" for 
 
 
 def write_csv(rows: list, path) -> None:
-    """The rows of :func:`csv_row` as a CSV table at ``path`` (``qpaper estimate --csv``)."""
+    """The rows of :func:`csv_row` as a CSV table at ``path`` (``qpaper estimate --csv``; ``-``:
+    standard output; links and devices written through, see :func:`qpaper.paths.write_output`)."""
     import csv
     import io
 
-    from .paths import atomic_write_bytes
+    from .paths import write_output
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=CSV_FIELDS)
     w.writeheader()
     w.writerows(rows)
-    atomic_write_bytes(path, buf.getvalue().encode())
+    write_output(path, buf.getvalue().encode())
 
 
 def csv_row(r: dict) -> dict:

@@ -98,6 +98,23 @@ def temporary_beside(path, suffix: str = ".tmp") -> tuple[int, str]:
     return fd, tmp
 
 
+def write_output(path, data: bytes) -> None:
+    """An output the user named: ``-`` goes to standard output; a link or a non-regular file
+    (a device, a FIFO) is written through, never replaced; a regular file or a new name is written
+    to a temporary name and renamed (:func:`atomic_write_bytes`)."""
+    import sys
+    if str(path) == "-":
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+        return
+    p = Path(path)
+    if p.is_symlink() or (p.exists() and not p.is_file()):
+        with open(p, "wb") as f:
+            f.write(data)
+        return
+    atomic_write_bytes(p, data)
+
+
 def atomic_write_bytes(path, data: bytes) -> None:
     """Write ``data`` to a temporary name beside ``path``, then rename: never half-written."""
     path = Path(path)
@@ -113,8 +130,20 @@ def atomic_write_bytes(path, data: bytes) -> None:
         raise
 
 
-def check_output_file(path) -> None:
-    """Refuse an output file that cannot be written, before any work (one line, exit 2)."""
+def check_output_file(path, inputs=()) -> None:
+    """Refuse an output file that cannot be written, or that is one of the ``inputs`` (the same
+    file, also through a link: writing it would destroy the evidence), before any work (one line,
+    exit 2). ``-`` is standard output."""
+    if str(path) == "-":
+        return
+    if path.exists():
+        for f in inputs:
+            try:
+                same = os.path.samefile(path, f)
+            except OSError:
+                same = False
+            if same:
+                raise ValueError(f"{path} is one of the inputs ({f}): refusing to write over it")
     if path.is_dir():
         raise ValueError(f"{path} is a folder, not a file")
     if not path.parent.is_dir():

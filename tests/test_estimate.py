@@ -251,3 +251,36 @@ def test_many_files_and_folders_in_one_call(capfd, tmp_path, photo, registry_dir
     assert status == 2 and "no JPEG file" in err and out == ""
     status = cli.main(["estimate", str(other), "--csv", str(tmp_path / "nope" / "x.csv")])
     assert status == 2 and "does not exist" in capfd.readouterr().err
+
+
+def test_csv_never_replaces_evidence_and_writes_through_links(capfd, tmp_path, photo):
+    """Issue 25, items 1-2: --csv naming an input (or a link to one, or a file inside an input
+    folder) is refused before any work and the JPEG is left as it was; a --csv that is a link is
+    written through (the link stays a link); --csv - puts the table alone on standard output."""
+    import csv
+    import io
+    import os
+    folder = tmp_path / "evidence"
+    folder.mkdir()
+    ev = folder / "ev.jpg"
+    ev.write_bytes(jpeg.encode_opencv(photo[:128, :128], 90))
+    other = tmp_path / "other.jpg"
+    other.write_bytes(jpeg.encode_opencv(photo[:128, :128], 80))
+    before = ev.read_bytes()
+    (tmp_path / "link.jpg").symlink_to(ev)
+    for target, args in ((ev, [ev, other]), (tmp_path / "link.jpg", [ev, other]), (ev, [folder, other])):
+        status = cli.main(["estimate", *map(str, args), "--csv", str(target), "--method", "galvan", "--quiet"])
+        out, err = capfd.readouterr()
+        assert status == 2 and "one of the inputs" in err and len(err.strip().splitlines()) == 1 and out == ""
+        assert ev.read_bytes() == before
+    real = tmp_path / "table.csv"
+    real.write_text("old")
+    (tmp_path / "via.csv").symlink_to(real)
+    assert cli.main(["estimate", str(ev), str(other), "--csv", str(tmp_path / "via.csv"), "--method", "galvan",
+                     "--quiet"]) == 0
+    capfd.readouterr()
+    assert os.path.islink(tmp_path / "via.csv") and real.read_text().startswith("file,")
+    assert cli.main(["estimate", str(ev), str(other), "--csv", "-", "--method", "galvan", "--quiet"]) == 0
+    out, err = capfd.readouterr()
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [Path(r["file"]).name for r in rows] == ["ev.jpg", "other.jpg"] and "QF2" in err
