@@ -184,13 +184,41 @@ def write_cards(profile: str, root: Path | None = None) -> tuple[Path, Path]:
     return path, write_manifest(profile, root)
 
 
+REQUIRED = {"name": str, "path": str, "profile": str, "head": str, "loss": str, "sha256": str}
+
+
+def read_manifest(path: Path) -> list[dict]:
+    """The entries of one ``manifest.json``, each with its ``file``; a malformed manifest, or an
+    entry whose path leaves the manifest's folder, is refused in one line naming the file."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise RegistryError(f"{path}: not a readable manifest ({e.__class__.__name__})") from None
+    models = data.get("models") if isinstance(data, dict) else None
+    if not isinstance(models, list):
+        raise RegistryError(f"{path}: 'models' must be a list of entries")
+    home = path.parent.resolve()
+    out = []
+    for k, e in enumerate(models):
+        if not isinstance(e, dict):
+            raise RegistryError(f"{path}: entry {k} is not an object")
+        bad = [key for key, t in REQUIRED.items() if not isinstance(e.get(key), t)]
+        if bad or not (e.get("qf2") is None or (isinstance(e["qf2"], int) and not isinstance(e["qf2"], bool))):
+            raise RegistryError(f"{path}: entry {k} lacks or mistypes {', '.join(bad or ['qf2'])}")
+        f = (path.parent / e["path"]).resolve()
+        if home not in f.parents:
+            raise RegistryError(f"{path}: entry {e['name']} points outside {path.parent} ({e['path']}); refusing it")
+        out.append({**e, "file": str(path.parent / e["path"])})
+    return out
+
+
 def entries() -> list[dict]:
     """Every registered model of every profile (``models/*/manifest.json``), with its file path."""
     out = []
     root = models_dir("x").parent
     for m in sorted(root.glob("*/manifest.json")):
-        for e in json.loads(m.read_text())["models"]:
-            out.append({**e, "file": str(m.parent / e["path"])})
+        out += read_manifest(m)
     return out
 
 
@@ -219,9 +247,12 @@ def load(entry_or_path):
 
 
 def load_file(path):
-    """Load a ``.keras`` file; when it is a registered model's file, its sha256 is checked first."""
+    """Load a ``.keras`` file; when it is a registered model's file -- listed in this checkout's
+    registry, or in the ``manifest.json`` of the profile folder that holds it, wherever that is --
+    its sha256 is checked first."""
     p = Path(path).resolve()
-    for e in entries():
+    own = Path(path).parent.parent / "manifest.json"
+    for e in entries() + (read_manifest(own) if own.is_file() else []):
         if Path(e["file"]).resolve() == p:
             return load(e)
     return load(path)

@@ -284,3 +284,35 @@ def test_csv_never_replaces_evidence_and_writes_through_links(capfd, tmp_path, p
     out, err = capfd.readouterr()
     rows = list(csv.DictReader(io.StringIO(out)))
     assert [Path(r["file"]).name for r in rows] == ["ev.jpg", "other.jpg"] and "QF2" in err
+
+
+def test_registered_files_are_checked_however_named_and_manifests_are_validated(capfd, tmp_path, registry_dir,
+                                                                                 double_jpeg, monkeypatch):
+    """Issue 25, items 4-6: a registered model swapped for another is refused through --model even
+    when its models folder is not this checkout's registry (its own manifest is read); a manifest
+    entry pointing outside its folder, and malformed manifests, get one line naming the file."""
+    import shutil
+
+    from qpaper import model
+    from qpaper.train import save_model
+    copy = tmp_path / "elsewhere" / "models"
+    shutil.copytree(registry_dir, copy)
+    target = copy / "mini" / "qf2-90-class-Lr" / "model.keras"
+    save_model(model.build_model("class", depth=7, growth=4), target)  # other weights, same name
+    monkeypatch.setenv("QPAPER_MODELS", str(tmp_path / "empty-registry"))
+    status, out, err = estimate(capfd, double_jpeg, "--model", target)
+    assert status == 2 and "sha256" in err and len(err.strip().splitlines()) == 1 and out == ""
+    # the untouched registry's own file, named by path: accepted
+    status, out, err = estimate(capfd, double_jpeg, "--model", registry_dir / "mini" / "qf2-90-class-Lr" / "model.keras")
+    assert status == 0, err
+    # manifests: outside paths and malformed entries refused in one line naming the manifest
+    monkeypatch.setenv("QPAPER_MODELS", str(copy))
+    manifest = copy / "mini" / "manifest.json"
+    good = json.loads(manifest.read_text())["models"][0]
+    for bad in ({"models": [{**good, "path": "../../../etc/passwd"}]}, {"models": None}, {"models": {"a": 1}},
+                {"models": [{**good, "qf2": "90"}]}, {"models": [{k: v for k, v in good.items() if k != "sha256"}]},
+                [1, 2]):
+        manifest.write_text(json.dumps(bad))
+        status, out, err = estimate(capfd, double_jpeg)
+        assert status == 2 and str(manifest) in err and len(err.strip().splitlines()) == 1, (bad, err)
+        assert "Traceback" not in err
