@@ -324,30 +324,55 @@ def nearest_supported(q1, r: dict, nc: int = NC) -> dict:
 JPEG_SUFFIXES = (".jpg", ".jpeg", ".jpe", ".jfif")
 
 
-def expand_inputs(paths) -> list[Path]:
-    """Files as given, and the JPEG files (by suffix) under each folder, recursively, sorted."""
+def expand_inputs(paths, errors: list | None = None) -> list[Path]:
+    """Files as given, and under each folder, recursively and sorted, every name with a JPEG
+    suffix that is not a folder (a FIFO or a dangling link too: it gets its error row rather than
+    vanishing). ``errors``: a list that receives (folder, reason) for each subfolder that cannot
+    be read."""
+    import os
     out = []
     for p in map(Path, paths):
-        if p.is_dir():
-            out += sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in JPEG_SUFFIXES)
-        else:
+        if not p.is_dir():
             out.append(p)
+            continue
+
+        def unreadable(e, errors=errors):
+            if errors is not None:
+                errors.append((Path(e.filename), f"cannot read folder: {e.strerror}"))
+
+        found = []
+        for top, dirs, names in os.walk(p, onerror=unreadable):
+            dirs.sort()
+            found += [Path(top) / n for n in names if Path(n).suffix.lower() in JPEG_SUFFIXES
+                      and not (Path(top) / n).is_dir()]
+        out += sorted(found)
     return out
+
+
+def shown(path) -> str:
+    """A file name as one printable line: undecodable bytes as \\x.., control characters escaped."""
+    text = str(path).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def run_many(paths, progress: bool = True, **kw):
     """:func:`run` on many files, each model loaded once, one progress bar over the files; yields
-    one dict per file, ``{"file", "error"}`` for a file that cannot be estimated (the others go
-    on). ``kw`` as for :func:`run`."""
+    one dict per file, ``{"file", "error"}`` for a file that cannot be estimated or a folder that
+    cannot be read (the others go on). ``kw`` as for :func:`run`."""
     from tqdm import tqdm
-    files = expand_inputs(paths)
+    errors = []
+    files = expand_inputs(paths, errors)
+    for folder, why in errors:
+        yield {"file": str(folder), "error": why}
     cache = {}
     with tqdm(total=len(files), unit="file", desc="estimating", disable=not progress) as bar:
         for f in files:
             try:
                 yield run(f, progress=False, models=cache, **kw)
-            except ValueError as e:  # InputError, JpegError, RegistryError: one line, the batch goes on
-                yield {"file": str(f), "error": str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}
+            except (ValueError, OSError, MemoryError) as e:  # InputError, JpegError, RegistryError, an I/O
+                # error: one line, the batch goes on
+                text = str(e).strip()
+                yield {"file": str(f), "error": text.splitlines()[0] if text else type(e).__name__}
             bar.update(1)
 
 
@@ -368,7 +393,7 @@ def write_csv(rows: list, path) -> None:
     w = csv.DictWriter(buf, fieldnames=CSV_FIELDS)
     w.writeheader()
     w.writerows(rows)
-    write_output(path, buf.getvalue().encode())
+    write_output(path, buf.getvalue().encode("utf-8", "surrogateescape"))  # names as their bytes
 
 
 def csv_row(r: dict) -> dict:
@@ -396,10 +421,10 @@ def csv_row(r: dict) -> dict:
 def summary_line(r: dict) -> str:
     """One line per file for the text output of many files."""
     if "error" in r:
-        return f"{r['file']}: error: {r['error']}"
+        return f"{shown(r['file'])}: error: {r['error']}"
     qf1 = f"nearest QF1 {r['nearest']['qf']} (mean |difference| {r['nearest']['qf_distance']:.2f})" if r["nearest"] \
         else "no table"
-    return f"{r['file']}: QF2 {r['qf2']}, {qf1}; {r['verdict']}"
+    return f"{shown(r['file'])}: QF2 {r['qf2']}, {qf1}; {r['verdict']}"
 
 
 def format_text(r: dict) -> str:

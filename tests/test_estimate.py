@@ -316,3 +316,33 @@ def test_registered_files_are_checked_however_named_and_manifests_are_validated(
         status, out, err = estimate(capfd, double_jpeg)
         assert status == 2 and str(manifest) in err and len(err.strip().splitlines()) == 1, (bad, err)
         assert "Traceback" not in err
+
+
+def test_a_batch_survives_io_errors_odd_entries_and_odd_names(capfd, tmp_path, photo):
+    """Issue 25, items 8-9: a file that fails with an I/O error, a FIFO and a dangling link with a
+    JPEG suffix each get an error row and the batch goes on; a non-UTF-8 name and a name with a
+    newline keep their CSV rows and one text line each."""
+    import csv
+    import os
+    folder = tmp_path / "batch"
+    folder.mkdir()
+    good = jpeg.encode_opencv(photo[:128, :128], 90)
+    (folder / "a.jpg").write_bytes(good)
+    os.mkfifo(folder / "fifo.jpg")
+    (folder / "gone.jpg").symlink_to(tmp_path / "nowhere.jpg")
+    if os.path.exists("/proc/self/mem"):
+        (folder / "mem.jpg").symlink_to("/proc/self/mem")  # reading it fails with an I/O error
+    odd = os.fsencode(str(folder)) + b"/\xff odd.jpg"
+    with open(odd, "wb") as f:
+        f.write(good)
+    (folder / "new\nline.jpg").write_bytes(good)
+    out_csv = tmp_path / "rows.csv"
+    status = cli.main(["estimate", str(folder), "--csv", str(out_csv), "--method", "galvan", "--quiet"])
+    out, err = capfd.readouterr()
+    names = {os.path.basename(os.fsencode(r["file"])) for r in csv.DictReader(
+        open(out_csv, encoding="utf-8", errors="surrogateescape", newline=""))}
+    expected = {b"a.jpg", b"fifo.jpg", b"gone.jpg", b"\xff odd.jpg", b"new\nline.jpg"}
+    expected |= {b"mem.jpg"} if os.path.exists("/proc/self/mem") else set()
+    assert names == expected
+    assert status == 2 and len(out.strip().splitlines()) == len(expected)
+    assert out.count(": QF2 90") == 3 and "new\\nline.jpg" in out and "\\xff odd.jpg" in out
