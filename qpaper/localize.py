@@ -297,16 +297,25 @@ def run(file, out, model=None, stride: int = 8, coefficients=(1, 6, 14), path: s
     qm, _ = qmap(model, img["rgb"], stride, progress=progress, path=path, q2=img["q2"])
     res = cluster(qm, seed=seed)
     out.mkdir(parents=True, exist_ok=True)
+    # an earlier run's outputs in the same folder: its summary goes first (a folder never holds a
+    # summary that does not describe the files beside it), its maps this run does not redraw last
+    (out / "summary.json").unlink(missing_ok=True)
+    earlier = {p.name for p in out.glob("map-k*.png")}
     buf = io.BytesIO()
     np.save(buf, qm, allow_pickle=False)
     atomic_write_bytes(out / "qm.npy", buf.getvalue())
     size = img["size"]
-    for k in coefficients:
-        atomic_write_bytes(out / f"map-k{k:02d}.png", colour_png(to_pixels(qm[..., k - 1], size, stride)))
+    maps = [f"map-k{k:02d}.png" for k in coefficients]
+    for k, name_k in zip(coefficients, maps):
+        atomic_write_bytes(out / name_k, colour_png(to_pixels(qm[..., k - 1], size, stride)))
     atomic_write_bytes(out / "mask.png", colour_png(to_pixels(res["labels"], size, stride), cmap="tab10", vmin=0, vmax=9))
+    stale = sorted(earlier - set(maps))
+    for f in stale:
+        (out / f).unlink(missing_ok=True)
     summary = {"file": str(file), "model": name, "stride": stride, "path": path, "map_shape": list(qm.shape),
                "clusters": res["k"], "silhouette": res["silhouette"],
                "tampered_share": round(float(res["mask"].mean()), 4), "orientation": img["orientation"],
+               "files": ["qm.npy", *maps, "mask.png", "summary.json"], "removed_stale": stale,
                "note": "QM(i, j, :) is the window with top-left corner (i*stride, j*stride) of the stored "
                        "pixels; maps are drawn as stored, without the EXIF orientation"}
     atomic_write_bytes(out / "summary.json", json.dumps(summary, indent=1).encode())

@@ -124,6 +124,17 @@ def test_localize_cli_writes_maps_of_a_generated_splice(tmp_path, tiny_model, as
     for k in (1, 6, 14):
         assert (out / f"map-k{k:02d}.png").read_bytes()[:4] == b"\x89PNG"
     assert json.loads((out / "summary.json").read_text())["stride"] == 16
+    # the same folder again, other coefficients (issue 25, item 3): the earlier maps this run does
+    # not draw are removed and said, the summary lists exactly the files of this run
+    assert cli.main(["localize", str(img), "--stride", "32", "--out", str(out), "--model", str(tmp_path / "m.keras"),
+                     "--coefficients", "2", "--quiet"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert sorted(p.name for p in out.iterdir()) == sorted(summary["files"]) and summary["stride"] == 32
+    assert summary["removed_stale"] == ["map-k01.png", "map-k06.png", "map-k14.png"]
+    qm = np.load(out / "qm.npy")  # the first run's map, read again below
+    assert cli.main(["localize", str(img), "--stride", "16", "--out", str(out), "--model", str(tmp_path / "m.keras"),
+                     "--quiet"]) == 0
+    qm = np.load(out / "qm.npy")
     assert cli.main(["localize", str(img), "--stride", "16", "--dense", "--out", str(tmp_path / "d"),
                      "--model", str(tmp_path / "m.keras"), "--quiet"]) == 0
     dense = np.load(tmp_path / "d" / "qm.npy")
