@@ -110,10 +110,10 @@ def build(spec: DatasetSpec, out_dir, workers: int | None = None, data_dir=None,
     cores) and write ``manifest.json`` last. Complete shards from an earlier (killed) build of the
     same spec are kept; a folder holding another spec is refused."""
     out = Path(out_dir)
+    t0 = time.time()
+    ds = DJpegDataset(spec, data_dir)  # first: an invalid source claims no folder (issue 25, item 3)
     out.mkdir(parents=True, exist_ok=True)
     claim_folder(out, spec.to_dict())
-    t0 = time.time()
-    ds = DJpegDataset(spec, data_dir)
     ups = max(1, SHARD_PATCHES // spec.patches_per_image)
     shards = ds.shard_units(ups)
     done = {k: info for k in range(len(shards)) if (info := _shard_complete(out, k))}

@@ -104,3 +104,20 @@ def test_load_image_refuses_a_wrong_checksum(tmp_path, astronaut):
     cv2.imwrite(str(p), astronaut[:, :, ::-1])
     with pytest.raises(sources.SourceError, match="sha256"):
         sources.load_image(str(p), "0" * 64)
+
+
+def test_a_build_with_an_invalid_source_claims_no_folder(tmp_path):
+    """Issue 25, item 3: the source is checked before the folder is made and claimed, so the valid
+    rerun into the same folder is not refused."""
+    import dataclasses
+
+    from qpaper import shards
+    from qpaper.profiles import dataset_spec
+    from qpaper.sources import SourceError
+    good = dataset_spec("smoke", "test", 90)
+    bad = dataclasses.replace(good, source=f"folder:{tmp_path / 'nowhere'}")
+    with pytest.raises((SourceError, ValueError)):
+        shards.build(bad, tmp_path / "d", workers=1, progress=False, log=lambda *a: None)
+    assert not (tmp_path / "d").exists()
+    m = shards.build(good, tmp_path / "d", workers=1, progress=False, log=lambda *a: None)
+    assert m["count"] > 0
