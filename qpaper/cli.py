@@ -168,12 +168,13 @@ def cmd_estimate(a):
     import json
 
     from . import estimate
-    if a.method == "cnn":
-        import_backend_quietly()
     kw = dict(model=a.model, method=a.method, window=a.window, max_windows=a.max_windows,
               max_megapixels=a.max_megapixels or None, seed=a.seed)
     from pathlib import Path
     if len(a.files) == 1 and not Path(a.files[0]).is_dir() and not a.csv:  # one file: the full report
+        estimate.precheck(a.files[0])  # a refusal before the backend starts
+        if a.method == "cnn":
+            import_backend_quietly()
         r = estimate.run(a.files[0], progress=not a.quiet and not a.json, **kw)
         print(json.dumps(r, indent=1) if a.json else estimate.format_text(r))
         return
@@ -182,6 +183,8 @@ def cmd_estimate(a):
         paths.check_output_file(Path(a.csv), inputs=[*files, *a.files])
     if not files:
         raise ValueError(f"no JPEG file (.jpg, .jpeg, .jpe, .jfif) in {' '.join(a.files)}")
+    if a.method == "cnn":
+        import_backend_quietly()
     rows, failed = [], 0
     for r in estimate.run_many(a.files, progress=not a.quiet, **kw):
         failed += "error" in r
@@ -202,6 +205,8 @@ def cmd_localize(a):
     from . import jpeg, localize
     out = Path(a.out)
     paths.check_output_folder(out)  # before any work: a bad --out costs the user nothing
+    from . import estimate
+    estimate.precheck(a.file)  # nor a missing or foreign file: both before the backend starts
     import_backend_quietly()
     s = localize.run(a.file, out, a.model, a.stride, a.coefficients, "dense" if a.dense else a.path,
                      a.max_megapixels or None, a.seed, progress=not a.quiet)

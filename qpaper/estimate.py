@@ -46,24 +46,34 @@ def quiet_stderr():
         os.close(null)
 
 
+def precheck(path) -> Path:
+    """The checks of a file that need only its first bytes (missing, not a regular file, empty, a
+    PNG, not a JPEG), cheap enough to run before the network's backend is imported: a refusal
+    costs no TensorFlow start (issue 25, item 12)."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{p}: no such file")
+    if not p.is_file():
+        raise InputError(f"{p}: not a file")
+    with open(p, "rb") as f:
+        head = f.read(8)
+    if not head:
+        raise InputError(f"{p}: empty file")
+    if head == b"\x89PNG\r\n\x1a\n":
+        raise InputError(f"{p}: a PNG image, not a JPEG (nothing to estimate: PNG has no quantization)")
+    if head[:2] != b"\xff\xd8":
+        raise InputError(f"{p}: not a JPEG file")
+    return p
+
+
 def read_jpeg(path, max_megapixels: float | None = 120.0) -> dict:
     """Check a file and decode it as stored (no EXIF rotation): {"rgb", "q2" (8x8 natural),
     "progressive", "coding", "size", "orientation" (EXIF tag or None), "trailer" (bytes after the
     end-of-image marker)}. Raises
     :class:`InputError` for a missing path, a non-JPEG, an empty, truncated or corrupt JPEG, a
     grayscale or CMYK JPEG, an image smaller than 64x64, or one above ``max_megapixels``."""
-    p = Path(path)
-    if not p.exists():
-        raise InputError(f"{p}: no such file")
-    if not p.is_file():
-        raise InputError(f"{p}: not a file")
+    p = precheck(path)
     data = p.read_bytes()
-    if not data:
-        raise InputError(f"{p}: empty file")
-    if data[:8] == b"\x89PNG\r\n\x1a\n":
-        raise InputError(f"{p}: a PNG image, not a JPEG (nothing to estimate: PNG has no quantization)")
-    if data[:2] != b"\xff\xd8":
-        raise InputError(f"{p}: not a JPEG file")
     try:
         info = jpeg.read_qtables(data)
         q2 = jpeg.luminance_table(info)

@@ -346,3 +346,18 @@ def test_a_batch_survives_io_errors_odd_entries_and_odd_names(capfd, tmp_path, p
     assert names == expected
     assert status == 2 and len(out.strip().splitlines()) == len(expected)
     assert out.count(": QF2 90") == 3 and "new\\nline.jpg" in out and "\\xff odd.jpg" in out
+
+
+def test_refusals_come_before_the_backend_starts(tmp_path):
+    """Issue 25, item 12: a missing or non-JPEG file is refused by estimate and localize (cnn
+    mode) without importing TensorFlow or Keras (what made each refusal cost seconds)."""
+    import subprocess
+    import sys
+    (tmp_path / "x.txt").write_text("not a JPEG")
+    code = ("import sys\nfrom qpaper import cli\n"
+            f"a = cli.main(['estimate', {str(tmp_path / 'nope.jpg')!r}])\n"
+            f"b = cli.main(['localize', {str(tmp_path / 'x.txt')!r}, '--out', {str(tmp_path / 'o')!r}])\n"
+            "print(a, b, 'tensorflow' in sys.modules or 'keras' in sys.modules)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.stdout.split() == ["2", "2", "False"], r.stderr
+    assert "no such file" in r.stderr and "not a JPEG" in r.stderr and not (tmp_path / "o").exists()
