@@ -44,6 +44,9 @@ def _number(kind, lo=None, hi=None, what=""):
     return parse
 
 
+SEED = _number(int, 0, 2 ** 32 - 1, "seed")  # every --seed: refused before any work when numpy could not take it
+
+
 def cmd_table(a):
     from . import jpeg
     t = jpeg.standard_table(a.qf, chroma=a.chroma)
@@ -347,16 +350,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--url-column", help="CSV column holding the URLs")
     s.add_argument("--limit", type=int, help="fetch only the first N images")
     s.add_argument("--debs", help="folder with the wallpaper .deb files, where apt-get is missing")
-    s.add_argument("--seed", type=int, default=0, help="seed of the wallpapers' downscale factors")
+    s.add_argument("--seed", type=SEED, default=0, help="seed of the wallpapers' downscale factors")
     s.set_defaults(func=cmd_data_fetch)
     s = d.add_parser("list", help="list a source's images (id, scene, licence, sha256)")
     s.add_argument("source", help="skimage, wallpapers, raise, dresden or folder:PATH")
     s.add_argument("--split", default="all", choices=["all", "train", "test"])
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=SEED, default=0)
     s.set_defaults(func=cmd_data_list)
     s = d.add_parser("trace", help="DCT-comb check for JPEG traces in image files")
     s.add_argument("files", nargs="+")
-    s.add_argument("--threshold", type=float, default=0.05)
+    s.add_argument("--threshold", type=_number(float, 0, None, "threshold"), default=0.05)
     s.set_defaults(func=cmd_data_trace)
 
     d = sub.add_parser("dataset", help="double-JPEG patch datasets").add_subparsers(
@@ -373,7 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--source", help="another image source, whole (e.g. wallpapers for a paper-settings run)")
     s.add_argument("--patches-per-qf1", type=int, help="override the profile's patches per QF1")
     s.add_argument("--out", required=True)
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=SEED, default=0)
     g = s.add_mutually_exclusive_group()
     g.add_argument("--aligned", action="store_true", help="force r = c = 0")
     g.add_argument("--misaligned", action="store_true", help="force (r, c) != (0, 0)")
@@ -400,7 +403,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="regression head: mse (the paper of [10], default) or logcosh (its code)")
     s.add_argument("--out", required=True, help="run folder (e.g. models/NAME)")
     s.add_argument("--data", help="built training dataset (default: the profile's, built if missing)")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=SEED, default=0)
     s.add_argument("--resume", action="store_true", help="continue a killed or time-limited run")
     s.add_argument("--max-minutes", type=float, help="stop after this many minutes (resume later)")
     s.add_argument("--devices", type=int, default=1, help="data-parallel over N devices (CPU: logical devices)")
@@ -429,7 +432,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--batch", type=_number(int, 1, None, "patches"), default=EVAL_BATCH,
                    help=f"patches per forward pass (default {EVAL_BATCH})")
     s.add_argument("--profile", help="recorded in the provenance sidecar")
-    s.add_argument("--seed", type=int, default=0, help="recorded in the provenance sidecar")
+    s.add_argument("--seed", type=SEED, default=0, help="recorded in the provenance sidecar")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=cmd_evaluate)
 
@@ -447,7 +450,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="windows pooled (a seeded sample; default 512)")
     s.add_argument("--max-megapixels", type=_number(float, 0, None, "megapixels"), default=120.0,
                    help="refuse larger images (0: no limit)")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=SEED, default=0)
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_estimate)
 
@@ -466,7 +469,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--dense", action="store_true", help="the same as --path dense")
     s.add_argument("--max-megapixels", type=_number(float, 0, None, "megapixels"), default=120.0,
                    help="refuse larger images (0: no limit)")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=SEED, default=0)
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=cmd_localize)
 
@@ -506,7 +509,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds between validation rows of the log (default 60)")
     for k, t in (("depth", int), ("growth", int), ("dropout", float)):
         s.add_argument(f"--{k}", type=t, help=f"override the gpu profile's {k}")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=SEED, default=0)
     s.set_defaults(func=cmd_gpu_run)
     s = d.add_parser("search-report", help="a CPU recipe search (gpu run --sweep-only) into curves, tables and the "
                                            "precision probe (results/gpu/cpu-recipes)")
@@ -521,7 +524,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     def profile_seed(s, default="smoke"):
         s.add_argument("--profile", default=default, choices=list(PROFILES))
-        s.add_argument("--seed", type=int, default=0)
+        s.add_argument("--seed", type=SEED, default=0)
 
     s = sub.add_parser("reproduce", help="datasets, models, every notebook, model cards, the estimate example and "
                        "README's results, on a profile (make reproduce)")

@@ -228,3 +228,13 @@ def test_report_readme_rewrites_the_results_block_of_a_project_folder(tmp_path):
     assert f"| Table 1: QF2 90, {cells[2]} | {cells[3]} | [0.1234](results/mini/tables/tables1-4-summary.md) |" in text
     r = run("report", "readme", "--profile", "mini", "--root", tmp_path / "nowhere")
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_seeds_and_thresholds_are_refused_before_any_work(capfd):
+    """Issue 25, item 14: --seed -1 and --threshold nan are argument errors naming the flag."""
+    assert cli.main(["estimate", "/nonexistent.jpg", "--seed", "-1"]) == 2
+    err = capfd.readouterr().err
+    assert "--seed" in err and "out of range" in err and "nonexistent" not in err
+    assert cli.main(["data", "trace", "/nonexistent.png", "--threshold", "nan"]) == 2
+    err = capfd.readouterr().err
+    assert "--threshold" in err and "finite" in err
