@@ -416,12 +416,38 @@ def metrics_for(head: str) -> list:
     return [keras.metrics.MeanMetricWrapper(METRICS[head, kind], name=kind) for kind in ("accuracy", "mse")]
 
 
+MAX_CONFIG = 16 * 2 ** 20  # the largest config a .keras file may inflate to (ours: under 100 KiB)
+
+
+def check_estimator(model, path="") -> None:
+    """Refuse a loaded network that cannot be a qpaper estimator: input not [64, 64, 3] pixels
+    (a second input only for Q2), an output width no head gives, non-finite weights; one line."""
+    widths = {int(q_max(NC).sum()): "class", NC: "regression", int(wide_sizes(NC).sum()): "wide"}
+    shape = tuple(model.inputs[0].shape[1:])
+    if shape != (64, 64, 3):
+        raise ValueError(f"model {path} takes inputs of shape {shape}; a qpaper estimator reads 64x64 RGB windows")
+    width = model.output_shape[-1]
+    if width not in widths:
+        raise ValueError(f"model {path} gives {width} outputs; a qpaper estimator gives "
+                         + ", ".join(f"{w} ({h})" for w, h in widths.items()))
+    if not all(np.isfinite(np.asarray(w, dtype="float64")).all() for w in model.get_weights()):
+        raise ValueError(f"model {path} has weights that are not finite (NaN or infinity)")
+
+
 def load_model(path) -> keras.Model:
     """Load a ``.keras`` model with ``safe_mode=True`` (no arbitrary code)."""
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"model {p} not found")
     from . import losses  # noqa: F401 (registers the losses a checkpoint's compile config names)
+    import zipfile
+    try:  # sizes first: a small archive may inflate to gigabytes of config (issue 25, item 7)
+        with zipfile.ZipFile(p) as z:
+            big = [i.filename for i in z.infolist() if i.filename.endswith(".json") and i.file_size > MAX_CONFIG]
+    except (zipfile.BadZipFile, OSError):
+        raise ValueError(f"cannot load model {p}: not a readable .keras model file") from None
+    if big:
+        raise ValueError(f"cannot load model {p}: {big[0]} inflates beyond {MAX_CONFIG // 2 ** 20} MiB")
     try:
         return keras.saving.load_model(p, safe_mode=True)
     except Exception:  # a corrupt or foreign file: one line for the user

@@ -242,8 +242,12 @@ def load(entry_or_path):
             raise RegistryError(f"registered model {entry_or_path['name']} is missing: {f}")
         if sha256_file(f) != entry_or_path["sha256"]:
             raise RegistryError(f"model {f} does not match the sha256 of its manifest; refusing to load it")
-        return load_model(f)
-    return load_model(entry_or_path)
+        m = load_model(f)
+    else:
+        m = load_model(entry_or_path)
+    from .model import check_estimator
+    check_estimator(m, entry_or_path["file"] if isinstance(entry_or_path, dict) else entry_or_path)
+    return m
 
 
 def load_file(path):

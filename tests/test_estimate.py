@@ -361,3 +361,32 @@ def test_refusals_come_before_the_backend_starts(tmp_path):
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.stdout.split() == ["2", "2", "False"], r.stderr
     assert "no such file" in r.stderr and "not a JPEG" in r.stderr and not (tmp_path / "o").exists()
+
+
+def test_foreign_models_are_refused_in_one_line(capfd, tmp_path, double_jpeg):
+    """Issue 25, item 7: through --model, a network with an output width no head gives, one with
+    NaN weights, one reading 1-channel windows, and a .keras archive whose config inflates past
+    the limit are each refused in one line (exit 2), before any estimate."""
+    import zipfile
+
+    import keras
+
+    from qpaper import model
+    from qpaper.train import save_model
+    inp = keras.Input((64, 64, 3))
+    wide300 = keras.Model(inp, keras.layers.Dense(300)(keras.layers.GlobalAveragePooling2D()(inp)))
+    nan = model.build_model("class", depth=7, growth=4)
+    nan.set_weights([np.full_like(w, np.nan) for w in nan.get_weights()])
+    gray = model.build_model("class", depth=7, growth=4, channels=1)
+    cases = {"w300": (wide300, "300 outputs"), "nan": (nan, "not finite"), "gray": (gray, "64x64 RGB")}
+    for name, (m, why) in cases.items():
+        save_model(m, tmp_path / f"{name}.keras")
+    bomb = tmp_path / "bomb.keras"
+    with zipfile.ZipFile(tmp_path / "w300.keras") as src, zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as dst:
+        for i in src.infolist():
+            data = src.read(i.filename)
+            dst.writestr(i.filename, data + b" " * (17 * 2 ** 20) if i.filename == "config.json" else data)
+    cases["bomb"] = (None, "inflates beyond")
+    for name, (_, why) in cases.items():
+        status, out, err = estimate(capfd, double_jpeg, "--model", tmp_path / f"{name}.keras")
+        assert status == 2 and why in err and len(err.strip().splitlines()) == 1 and out == "", (name, err)
