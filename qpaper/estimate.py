@@ -50,11 +50,11 @@ def precheck(path) -> Path:
     """The checks of a file that need only its first bytes (missing, not a regular file, empty, a
     PNG, not a JPEG), cheap enough to run before the network's backend is imported: a refusal
     costs no TensorFlow start (issue 25, item 12)."""
-    p = Path(path)
-    if not p.exists():
-        raise InputError(f"{p}: no such file")
-    if not p.is_file():
-        raise InputError(f"{p}: not a file")
+    from .paths import check_input_file
+    try:
+        p = check_input_file(path)
+    except ValueError as e:
+        raise InputError(str(e)) from None
     with open(p, "rb") as f:
         head = f.read(8)
     if not head:

@@ -11,7 +11,6 @@ import hashlib
 import io
 import re
 import struct
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -206,7 +205,13 @@ def read_qtables(source) -> dict:
     just past the end-of-image marker (None: the scan is cut off), "trailer": bytes after it}.
     Tables are those defined before the first scan. ``source`` is a path or bytes.
     Malformed segments raise :class:`JpegError` with one line."""
-    data = Path(source).read_bytes() if not isinstance(source, (bytes, bytearray)) else bytes(source)
+    if not isinstance(source, (bytes, bytearray)):
+        from .paths import check_input_file
+        try:
+            source = check_input_file(source).read_bytes()
+        except ValueError as e:
+            raise JpegError(str(e)) from None
+    data = bytes(source)
     if len(data) < 4 or data[:2] != b"\xff\xd8":
         raise JpegError("not a JPEG file (no SOI marker)")
     tables, components, sof, size, orientation, scanned, end, pos = {}, None, None, None, None, False, None, 2

@@ -130,6 +130,24 @@ def atomic_write_bytes(path, data: bytes) -> None:
         raise
 
 
+MAX_INPUT_BYTES = 2 ** 30  # an image file larger than this is refused before it is read (issue 25, item 10)
+
+
+def check_input_file(path, max_bytes: int = MAX_INPUT_BYTES) -> Path:
+    """An input file that can be read whole: it exists, is a regular file (not a FIFO or a device,
+    which would hang or never end) and is not larger than ``max_bytes``; else one line."""
+    p = Path(path)
+    if not p.exists():
+        raise ValueError(f"{p}: no such file")
+    if not p.is_file():
+        raise ValueError(f"{p}: not a regular file")
+    size = p.stat().st_size
+    if size > max_bytes:
+        raise ValueError(f"{p}: {size / 2 ** 20:.0f} MiB, more than the {max_bytes // 2 ** 20} MiB an image file may "
+                         "have here")
+    return p
+
+
 def check_output_file(path, inputs=()) -> None:
     """Refuse an output file that cannot be written, or that is one of the ``inputs`` (the same
     file, also through a link: writing it would destroy the evidence), before any work (one line,

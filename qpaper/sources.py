@@ -342,9 +342,26 @@ def split_records(records: list[ImageRecord], split: str, test_share: float = 0.
     return [r for r in records if (r.scene in test) == (split == "test")]
 
 
+MAX_PIXELS = 120_000_000  # the default limit of qpaper estimate, for every image read whole
+
+
 def read_image(path) -> np.ndarray:
     """Read an image file as RGB uint8 (grayscale is replicated to three channels; 16-bit TIFFs
-    are scaled to 8 bits)."""
+    are scaled to 8 bits). A FIFO, a device, a file over the size limit or an image of more than
+    ``MAX_PIXELS`` (read from its header first) is refused in one line."""
+    from .paths import check_input_file
+    try:
+        check_input_file(path)
+    except ValueError as e:
+        raise SourceError(str(e)) from None
+    try:
+        from PIL import Image
+        with Image.open(path) as im:
+            w, h = im.size
+    except Exception:  # a format Pillow does not know: OpenCV decides below
+        w = h = 0
+    if w * h > MAX_PIXELS:
+        raise SourceError(f"{path}: {w}x{h} pixels, more than the {MAX_PIXELS / 1e6:.0f} MP read here")
     arr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if arr is None:
         raise SourceError(f"cannot read image {path}")

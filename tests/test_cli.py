@@ -238,3 +238,27 @@ def test_seeds_and_thresholds_are_refused_before_any_work(capfd):
     assert cli.main(["data", "trace", "/nonexistent.png", "--threshold", "nan"]) == 2
     err = capfd.readouterr().err
     assert "--threshold" in err and "finite" in err
+
+
+def test_non_regular_and_enormous_inputs_are_refused_fast(capfd, tmp_path):
+    """Issue 25, item 10: qtable and data trace refuse a FIFO and a device at once (they used to
+    hang or read forever), a sparse file over the size limit before reading it, and data trace an
+    image whose header says more pixels than the limit, before decoding it."""
+    import os
+
+    from PIL import Image
+    fifo = tmp_path / "pipe.jpg"
+    os.mkfifo(fifo)
+    sparse = tmp_path / "huge.jpg"
+    with open(sparse, "wb") as f:
+        f.write(b"\xff\xd8")
+        f.truncate(2 ** 30 + 1)
+    for cmd in (["qtable", str(fifo)], ["qtable", "/dev/zero"], ["data", "trace", str(fifo)],
+                ["qtable", str(sparse)], ["estimate", str(sparse)]):
+        assert cli.main(cmd) == 2
+        err = capfd.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and ("not a regular file" in err or "MiB" in err), (cmd, err)
+    big = tmp_path / "big.png"
+    Image.new("1", (12_000, 10_100)).save(big)  # 121 MP of one bit: a small file
+    assert cli.main(["data", "trace", str(big)]) == 2
+    assert "more than the 120 MP" in capfd.readouterr().err
