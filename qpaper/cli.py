@@ -73,6 +73,9 @@ def cmd_qtable(a):
         print("warning: the scan ends before the end-of-image marker (truncated file)")
     elif info["trailer"]:
         print(f"{info['trailer']} bytes follow the end-of-image marker (a trailer; ignored)")
+    if info["stray"]:
+        print(f"warning: {sum(c for _, c in info['stray'])} stray byte(s) between markers (first at byte "
+              f"{info['stray'][0][0]}) skipped, as libjpeg skips them (the file was edited or damaged)")
     print("luminance table (natural order):")
     print(jpeg.format_table(t))
     print(f"first {a.nc} zig-zag: " + " ".join(str(int(x)) for x in jpeg.zigzag(t)[: a.nc]))
@@ -209,10 +212,20 @@ def cmd_localize(a):
     out = Path(a.out)
     paths.check_output_folder(out)  # before any work: a bad --out costs the user nothing
     from . import estimate
-    estimate.precheck(a.file)  # nor a missing or foreign file: both before the backend starts
+    p = estimate.precheck(a.file)  # nor a missing or foreign file: both before the backend starts
+    limit = int(a.max_memory * 1e9) if a.max_memory else None
+    try:
+        size = jpeg.read_qtables(p.read_bytes())["size"]
+    except jpeg.JpegError:
+        size = None  # localize.run says what is wrong with the file
+    if size and min(size) >= jpeg.PATCH and not (a.max_megapixels and size[0] * size[1] > a.max_megapixels * 1e6):
+        plan = localize.check_plan(size, a.stride, limit)  # before the backend: what cannot fit costs nothing
+        if not a.quiet:
+            print(f"localize: {size[1]}x{size[0]} at stride {a.stride}: {plan['windows']:,} windows, peak memory "
+                  f"at most {plan['bytes'] / 1e9:.1f} GB", file=sys.stderr)
     import_backend_quietly()
     s = localize.run(a.file, out, a.model, a.stride, a.coefficients, "dense" if a.dense else a.path,
-                     a.max_megapixels or None, a.seed, progress=not a.quiet)
+                     a.max_megapixels or None, a.seed, progress=not a.quiet, max_memory=limit)
     h, w = s["map_shape"][:2]
     print(f"map {h}x{w} windows at stride {a.stride}; {s['clusters']} cluster(s), {s['tampered_share']:.1%} of "
           f"positions outside the background; wrote {out}/qm.npy, map-k*.png, mask.png, summary.json")
@@ -469,6 +482,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--dense", action="store_true", help="the same as --path dense")
     s.add_argument("--max-megapixels", type=_number(float, 0, None, "megapixels"), default=120.0,
                    help="refuse larger images (0: no limit)")
+    s.add_argument("--max-memory", type=_number(float, 0, None, "gigabytes"), default=0,
+                   help="refuse a map whose memory bound is above this many GB (default 0: what the system has available)")
     s.add_argument("--seed", type=SEED, default=0)
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=cmd_localize)

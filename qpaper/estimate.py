@@ -27,6 +27,14 @@ class InputError(ValueError):
     """The file cannot be estimated; one line for the user."""
 
 
+def _flush_c_stdio() -> None:
+    try:
+        import ctypes
+        ctypes.CDLL(None).fflush(None)
+    except (OSError, AttributeError):
+        pass
+
+
 @contextlib.contextmanager
 def quiet_stderr():
     """libjpeg prints warnings (e.g. 'Premature end of JPEG file') on fd 2; the CLI owes the user
@@ -41,6 +49,7 @@ def quiet_stderr():
     try:
         yield
     finally:
+        _flush_c_stdio()  # a C stderr that a library made buffered would print it at exit, on the real fd 2
         os.dup2(fd, 2)
         os.close(fd)
         os.close(null)
@@ -107,7 +116,7 @@ def read_jpeg(path, max_megapixels: float | None = 120.0) -> dict:
     if rgb is None or rgb.shape[:2] != (h, w):
         raise InputError(f"{p}: corrupt JPEG (cannot decode)")
     return {"rgb": rgb, "q2": q2, "progressive": info["progressive"], "coding": info["coding"], "size": (h, w),
-            "orientation": info["orientation"], "trailer": info["trailer"]}
+            "orientation": info["orientation"], "trailer": info["trailer"], "stray": info["stray"]}
 
 
 def window_origins(size, max_windows: int = 512, seed: int = 0) -> np.ndarray:
@@ -165,6 +174,38 @@ def estimate_baseline(method, rgb, origins, q2, nc: int = NC, progress=None):
 GRID_MIN_CONFIDENCE = 0.5  # a shifted first grid is trusted when it beats the runner-up this clearly
 AGREE_MIN = 0.5  # aligned: a table is given when the windows agree this much on average
 NA_SIDE = 1024  # the non-aligned model reads at most this square of the image (its centre)
+
+
+TRACE_BINS = 3  # a coefficient can show a first quantization when its values fill at least this many bins
+TRACE_SHARE = 0.005  # a bin counts when at least this share of the blocks (and 3 blocks) fall in it
+TRACE_COEFFICIENTS = 3  # and at least this many AC coefficients must do so for any answer
+
+
+def readable_coefficients(rgb, origins, q2, nc: int = NC) -> np.ndarray:
+    """For AC coefficients 2..nc (zig-zag), the number of bins their values fill after the last
+    quantization over the 8x8 blocks of the windows at ``origins``: the bins a first compression
+    could have emptied (Section 2: the trace is a comb in each coefficient's histogram). Flat or
+    smooth content, or Q2 steps that round everything to zero, fill one bin: no comb to read.
+    A bin counts when TRACE_SHARE of the blocks (and 3) fall in it."""
+    y = jpeg.to_luma(rgb)
+    c = np.concatenate([jpeg.block_dct(y[a:a + PATCH, b:b + PATCH])[:, 1:nc] for a, b in origins])
+    q = np.rint(c / jpeg.zigzag(q2)[1:nc])
+    least = max(3, TRACE_SHARE * len(q))
+    return np.array([(np.unique(col, return_counts=True)[1] >= least).sum() for col in q.T])
+
+
+def no_trace_reason(bins, q2, nc: int = NC) -> str | None:
+    """Why a file cannot tell its first compression (None when it can): fewer than
+    TRACE_COEFFICIENTS AC coefficients fill TRACE_BINS bins (:func:`readable_coefficients`)."""
+    n = int((np.asarray(bins) >= TRACE_BINS).sum())
+    if n >= TRACE_COEFFICIENTS:
+        return None
+    steps = jpeg.zigzag(q2)[1:nc]
+    cause = (f"Q2's steps (up to {int(steps.max())}) round the content to zero" if steps.max() > 255 else
+             "the content is flat or smooth (no texture for a first quantization to mark)")
+    return (f"cannot tell: {n} of the {nc - 1} AC coefficients 2-{nc} take {TRACE_BINS} or more values after the last "
+            f"quantization in the windows read (at least {TRACE_COEFFICIENTS} needed); {cause}, so single and double "
+            "compression look alike here")
 
 
 def estimate_grid(rgb, progress=None) -> tuple[tuple[int, int], float]:
@@ -228,6 +269,11 @@ def run(path, model: str | None = None, method: str = "cnn", window=None, max_wi
         warnings.append(f"the file carries EXIF orientation {img['orientation']} (viewers show it "
                         f"{jpeg.ORIENTATIONS[img['orientation']]}); the stored pixels and their 8x8 grid were "
                         "analysed, as forensics must, not the displayed picture")
+    if img["stray"]:
+        n, at = sum(c for _, c in img["stray"]), img["stray"][0][0]
+        warnings.append(f"{n} stray byte(s) between markers (first at byte {at}) were skipped, as libjpeg skips them: "
+                        "the file was edited or damaged after it was written; its tables and pixels were read as "
+                        "the decoder reads them")
     if img["trailer"]:
         warnings.append(f"{img['trailer']} bytes after the end-of-image marker (a motion-photo video or vendor "
                         "data) were ignored")
@@ -237,7 +283,14 @@ def run(path, model: str | None = None, method: str = "cnn", window=None, max_wi
            "windows": int(len(origins))}
     bar = tqdm(total=len(origins), unit="window", desc="estimating", disable=not progress or len(origins) < 64)
     q1 = conf = no_table = None
-    if method == "cnn":
+    bins = readable_coefficients(img["rgb"], origins, q2, nc)
+    out["readable_coefficients"] = int((bins >= TRACE_BINS).sum())
+    no_table = no_trace_reason(bins, q2, nc)
+    if method not in ("cnn", "galvan", "bianchi"):
+        raise InputError(f"unknown method {method!r} (cnn, galvan, bianchi)")
+    if no_table:  # nothing an estimator says here is evidence (issue 25, item 13)
+        pass
+    elif method == "cnn":
         from . import registry
         m, out["model"], trained, gap = registry.model_for(q2, model, models)
         if trained is not None:
@@ -270,8 +323,6 @@ def run(path, model: str | None = None, method: str = "cnn", window=None, max_wi
                             f"windows agree on {conf.mean():.0%} of the answers on average; {ref} sees no first "
                             "compression (single-compressed, or one it cannot read)")
                 q1 = None
-    else:
-        raise InputError(f"unknown method {method!r} (cnn, galvan, bianchi)")
     bar.close()
     if img["progressive"]:
         warnings.append("progressive JPEG: decoded and estimated like a baseline one (training used baseline files)")

@@ -202,7 +202,9 @@ def read_qtables(source) -> dict:
     """Parse a JPEG's markers (T.81 Annex B). Returns {"tables": {slot: 8x8 natural},
     "components": [(id, h, v, table_slot)], "progressive": bool, "coding": the frame type
     (:data:`SOF_KINDS`), "size": (height, width), "orientation": EXIF tag or None, "end": offset
-    just past the end-of-image marker (None: the scan is cut off), "trailer": bytes after it}.
+    just past the end-of-image marker (None: the scan is cut off), "trailer": bytes after it,
+    "stray": (offset, count) of bytes found between segments where a marker was due, skipped as
+    libjpeg skips them ("extraneous bytes before marker")}.
     Tables are those defined before the first scan. ``source`` is a path or bytes.
     Malformed segments raise :class:`JpegError` with one line."""
     if not isinstance(source, (bytes, bytearray)):
@@ -215,9 +217,14 @@ def read_qtables(source) -> dict:
     if len(data) < 4 or data[:2] != b"\xff\xd8":
         raise JpegError("not a JPEG file (no SOI marker)")
     tables, components, sof, size, orientation, scanned, end, pos = {}, None, None, None, None, False, None, 2
+    stray = []  # (offset, count) of bytes between markers, skipped as libjpeg skips them (with a warning)
     while pos < len(data):
         if data[pos] != 0xFF:
-            raise JpegError(f"corrupt JPEG: expected a marker at byte {pos}")
+            nxt = data.find(b"\xff", pos)
+            if nxt < 0:
+                raise JpegError(f"corrupt JPEG: expected a marker at byte {pos}, and none follows")
+            stray.append((pos, nxt - pos))
+            pos = nxt
         while pos < len(data) and data[pos] == 0xFF:
             pos += 1
         if pos >= len(data):
@@ -279,7 +286,7 @@ def read_qtables(source) -> dict:
         raise JpegError("JPEG has no quantization table")
     return {"tables": tables, "components": components or [], "progressive": sof in (0xC2, 0xC6, 0xCA, 0xCE),
             "coding": SOF_KINDS.get(sof, "unknown (no frame header)"), "size": size, "orientation": orientation,
-            "end": end, "trailer": len(data) - end if end is not None else 0}
+            "end": end, "trailer": len(data) - end if end is not None else 0, "stray": stray}
 
 
 def luminance_table(source) -> np.ndarray:

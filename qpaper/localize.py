@@ -19,6 +19,82 @@ from .regions import cluster, scores, truth_at_windows, window_grid
 
 PATHS = ("auto", "dense", "exact")
 
+# What a map costs in memory beyond the backend (issue 25, item 11): per window, the map (int16) and
+# its confidence, and :func:`qpaper.regions.cluster`'s float64 copies (tracemalloc: ~380 B a window
+# on a 961x961 map; tests/test_localize.py checks the bound); per pixel, the decoded image, the
+# decoder's copy, the dct front end's float32 luma and a band of the PNG being drawn.
+BYTES_PER_WINDOW = 480
+BYTES_PER_PIXEL = 40
+BACKEND_BYTES = 1_500_000_000  # TensorFlow and a mini model: peak RSS 1.09 GB on a 1 MP map at stride 8
+
+
+def plan(size, stride: int) -> dict:
+    """What ``qpaper localize`` will hold for an image of ``size`` (h, w) at ``stride``: the number
+    of windows and an upper bound of the peak memory in bytes (the backend included)."""
+    ys, xs = window_grid(size, stride)
+    windows = len(ys) * len(xs)
+    return {"windows": windows, "shape": (len(ys), len(xs)),
+            "bytes": windows * BYTES_PER_WINDOW + size[0] * size[1] * BYTES_PER_PIXEL + BACKEND_BYTES}
+
+
+def available_memory() -> int | None:
+    """Bytes the system can still give (MemAvailable of /proc/meminfo), None where unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        import os
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_plan(size, stride: int, limit: int | None = None) -> dict:
+    """:func:`plan`, refused with a ValueError naming a stride that fits when its memory bound is
+    above ``limit`` bytes (default: :func:`available_memory`)."""
+    p = plan(size, stride)
+    what = "the limit of {:.1f} GB (--max-memory)" if limit is not None else "the {:.1f} GB this system has available"
+    limit = available_memory() if limit is None else limit
+    if limit is not None and p["bytes"] > limit:
+        fits = next((s for s in range(stride + 1, 65) if plan(size, s)["bytes"] <= limit), None)
+        hint = f"--stride {fits} fits" if fits else "no stride up to 64 fits; crop the image"
+        raise ValueError(f"a map of {size[1]}x{size[0]} at stride {stride} ({p['windows']:,} windows) needs about "
+                         f"{p['bytes'] / 1e9:.1f} GB, more than {what.format(limit / 1e9)}; {hint}")
+    return p
+
+
+class _Eta:
+    """Says once, after the first ``after`` seconds of work, how long the whole map will take at
+    the rate measured so far (the backend's first call is excluded: timing starts at the second unit)."""
+
+    def __init__(self, total: int, unit: str, say, after: float = 2.0):
+        import time
+        self.total, self.unit, self.say, self.after, self.clock = total, unit, say, after, time.perf_counter
+        self.t0 = self.start = None
+        self.done = 0
+
+    def update(self, n: int) -> None:
+        if self.say is None:
+            return
+        if self.t0 is None:  # the first unit carries the backend's warm-up
+            self.t0, self.start = self.clock(), n
+            return
+        self.done = n
+        dt = self.clock() - self.t0
+        if dt >= self.after and self.done > self.start:
+            left = (self.total - self.done) * dt / (self.done - self.start)
+            self.say(f"about {_duration(left + dt)} for {self.total:,} {self.unit}s "
+                     f"(the rate of the first {self.done - self.start:,})")
+            self.say = None
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
+
 
 def qmap(model, rgb: np.ndarray, stride: int = 8, batch: int = 256, nc: int = NC, progress: bool = True,
          path: str = "exact", q2=None):
@@ -46,6 +122,7 @@ def qmap(model, rgb: np.ndarray, stride: int = 8, batch: int = 256, nc: int = NC
     qm = np.zeros((len(origins), nc), np.int16)
     conf = np.full(len(origins), np.nan, np.float32)
     with tqdm(total=len(origins), unit="window", desc="localizing", disable=not progress) as bar:
+        eta = _Eta(len(origins), "window", bar.write if progress else None)
         for a in range(0, len(origins), batch):
             o = origins[a:a + batch]
             xb = np.stack([rgb[y:y + PATCH, x:x + PATCH] for y, x in o]).astype("float32")
@@ -54,6 +131,7 @@ def qmap(model, rgb: np.ndarray, stride: int = 8, batch: int = 256, nc: int = NC
             if head != "regression":
                 conf[a:a + len(o)] = confidence(pred, nc, head).mean(axis=1)
             bar.update(len(o))
+            eta.update(a + len(o))
     return qm.reshape(len(ys), len(xs), nc), conf.reshape(len(ys), len(xs))
 
 
@@ -102,7 +180,10 @@ def dct_qmap(model, rgb: np.ndarray, stride: int = 1, tile: int = 192, nc: int =
     out_layers = [op for op in model.layers if op.name in ("logits", "block_softmax", "q1")]
     g = dfe.GRID
     tiles = [(a, b) for a in range(0, len(ys), max(1, tile // stride)) for b in range(0, len(xs), max(1, tile // stride))]
-    for a, b in tqdm(tiles, unit="tile", desc="localizing", disable=not progress):
+    bar = tqdm(tiles, unit="tile", desc="localizing", disable=not progress)
+    eta = _Eta(len(tiles), "tile", bar.write if progress else None)
+    for i, (a, b) in enumerate(bar):
+        eta.update(i)
         ty, tx = ys[a:a + max(1, tile // stride)], xs[b:b + max(1, tile // stride)]
         y0, x0 = int(ty[0]), int(tx[0])
         crop = y[y0:int(ty[-1]) + PATCH, x0:int(tx[-1]) + PATCH]
@@ -267,6 +348,28 @@ def colour_png(m: np.ndarray, cmap: str = "viridis", vmin=None, vmax=None) -> by
     return buf.getvalue()
 
 
+def map_png(m: np.ndarray, size, stride: int, cmap: str = "viridis", vmin=None, vmax=None, band: int = 256) -> bytes:
+    """``colour_png(to_pixels(m, size, stride))`` drawn a band of ``band`` rows at a time: the
+    same PNG, with memory for three bytes a pixel instead of a float64 RGBA image."""
+    import io
+
+    import matplotlib
+    from PIL import Image
+
+    from .regions import to_pixels
+    h, w = size
+    lo = np.nanmin(m)  # every window's centre is some pixel's nearest, so these are the picture's range if vmin is None else vmin
+    hi = np.nanmax(m) if vmax is None else vmax
+    colours = matplotlib.colormaps[cmap]
+    rgb = np.empty((h, w, 3), np.uint8)
+    for a in range(0, h, band):
+        v = to_pixels(m, size, stride, slice(a, a + band)).astype(np.float64)
+        rgb[a:a + band] = (colours((v - lo) / (hi - lo) if hi > lo else np.zeros_like(v))[..., :3] * 255).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, "PNG")
+    return buf.getvalue()
+
+
 def score_splice(splice, model, stride: int, seed: int = 0, path: str = "auto") -> dict:
     """Section 5.3 on one generated splice (:class:`qpaper.splices.Splice`): its decoded pixels
     ``rgb``, Q1 map ``qm``, the clustered mask ``clusters`` (:func:`qpaper.regions.cluster`) and
@@ -279,19 +382,21 @@ def score_splice(splice, model, stride: int, seed: int = 0, path: str = "auto") 
 
 
 def run(file, out, model=None, stride: int = 8, coefficients=(1, 6, 14), path: str = "auto",
-        max_megapixels: float | None = 120.0, seed: int = 0, progress: bool = True) -> dict:
+        max_megapixels: float | None = 120.0, seed: int = 0, progress: bool = True, max_memory: int | None = None) -> dict:
     """``qpaper localize``: the Q1 map of a JPEG file at ``stride`` (Section 5.3), its tampering
     mask (:func:`qpaper.regions.cluster`), written to the folder ``out`` as ``qm.npy``,
-    ``map-kNN.png`` for each of ``coefficients``, ``mask.png`` and ``summary.json`` (returned)."""
+    ``map-kNN.png`` for each of ``coefficients``, ``mask.png`` and ``summary.json`` (returned).
+    A map whose memory bound (:func:`plan`) is above ``max_memory`` bytes (default: what the
+    system has available) is refused before any window is computed."""
     import io
     import json
     from pathlib import Path
 
     from . import estimate, registry
     from .paths import atomic_write_bytes
-    from .regions import to_pixels
     out = Path(out)
     img = estimate.read_jpeg(file, max_megapixels)
+    check_plan(img["size"], stride, max_memory)
     model, name, _, _ = registry.model_for(img["q2"], model)
     path = resolve_path(model, path)
     qm, _ = qmap(model, img["rgb"], stride, progress=progress, path=path, q2=img["q2"])
@@ -307,8 +412,8 @@ def run(file, out, model=None, stride: int = 8, coefficients=(1, 6, 14), path: s
     size = img["size"]
     maps = [f"map-k{k:02d}.png" for k in coefficients]
     for k, name_k in zip(coefficients, maps):
-        atomic_write_bytes(out / name_k, colour_png(to_pixels(qm[..., k - 1], size, stride)))
-    atomic_write_bytes(out / "mask.png", colour_png(to_pixels(res["labels"], size, stride), cmap="tab10", vmin=0, vmax=9))
+        atomic_write_bytes(out / name_k, map_png(qm[..., k - 1], size, stride))
+    atomic_write_bytes(out / "mask.png", map_png(res["labels"], size, stride, cmap="tab10", vmin=0, vmax=9))
     stale = sorted(earlier - set(maps))
     for f in stale:
         (out / f).unlink(missing_ok=True)

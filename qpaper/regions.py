@@ -58,25 +58,38 @@ def step_contrast(qm: np.ndarray, mask: np.ndarray, stride: int, coefficients=(1
     return out
 
 
-def to_pixels(m: np.ndarray, size, stride: int) -> np.ndarray:
-    """A window map drawn at image size: each pixel takes the value of the nearest window centre."""
+def to_pixels(m: np.ndarray, size, stride: int, rows: slice = slice(None)) -> np.ndarray:
+    """A window map drawn at image size: each pixel takes the value of the nearest window centre.
+    ``rows``: only those rows of the image (a band, to draw a large map in bounded memory)."""
     h, w = size
     ys, xs = window_grid(size, stride)
-    iy = np.clip(np.rint((np.arange(h) - PATCH // 2) / stride), 0, len(ys) - 1).astype(int)
+    iy = np.clip(np.rint((np.arange(h)[rows] - PATCH // 2) / stride), 0, len(ys) - 1).astype(int)
     ix = np.clip(np.rint((np.arange(w) - PATCH // 2) / stride), 0, len(xs) - 1).astype(int)
     return m[np.ix_(iy, ix)]
+
+
+CHUNK = 1 << 15  # rows of a map whose distances are computed at once: memory stays O(positions), not O(positions x k)
+
+
+def _sqdist(x: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """Squared distances (n, len(c)) of the rows of ``x`` to the centres ``c``, a chunk of rows at a time."""
+    out = np.empty((len(x), len(c)))
+    for a in range(0, len(x), CHUNK):
+        out[a:a + CHUNK] = ((x[a:a + CHUNK, None] - c[None]) ** 2).sum(-1)
+    return out
 
 
 def kmeans(x: np.ndarray, k: int, seed: int = 0, iters: int = 50) -> tuple[np.ndarray, np.ndarray]:
     """Plain k-means (k-means++ seeding from ``seed``): (labels, centres)."""
     rng = np.random.default_rng(seed)
     c = [x[rng.integers(len(x))]]
+    d = _sqdist(x, np.array(c))[:, 0]
     for _ in range(1, k):
-        d = np.min([((x - ci) ** 2).sum(1) for ci in c], axis=0)
         c.append(x[rng.choice(len(x), p=d / d.sum())] if d.sum() > 0 else x[rng.integers(len(x))])
+        d = np.minimum(d, _sqdist(x, np.array(c[-1:]))[:, 0])
     c = np.array(c, dtype=np.float64)
     for _ in range(iters):
-        lab = np.argmin(((x[:, None] - c[None]) ** 2).sum(-1), axis=1)
+        lab = _sqdist(x, c).argmin(axis=1)
         new = np.array([x[lab == j].mean(0) if (lab == j).any() else c[j] for j in range(k)])
         if np.allclose(new, c):
             break
@@ -103,12 +116,16 @@ def silhouette(x: np.ndarray, lab: np.ndarray, n: int = 600, seed: int = 0) -> f
 
 
 def median3(qm: np.ndarray) -> np.ndarray:
-    """3x3 median of every coefficient map (edges repeated): overlapping windows see almost the
-    same pixels, so an isolated estimate that disagrees with its neighbours is noise."""
+    """3x3 median of every coefficient map (edges repeated), in the map's dtype: overlapping
+    windows see almost the same pixels, so an isolated estimate that disagrees with its
+    neighbours is noise. One coefficient at a time (memory: nine copies of one map, not of all)."""
     h, w = qm.shape[:2]
-    p = np.pad(qm, ((1, 1), (1, 1), (0, 0)), mode="edge")
-    stack = np.stack([p[dy:dy + h, dx:dx + w] for dy in range(3) for dx in range(3)])
-    return np.median(stack, axis=0)
+    out = np.empty_like(qm)
+    for j in range(qm.shape[-1]):
+        p = np.pad(qm[..., j], 1, mode="edge")
+        stack = np.stack([p[dy:dy + h, dx:dx + w] for dy in range(3) for dx in range(3)])
+        out[..., j] = np.partition(stack, 4, axis=0)[4]  # the 5th of 9: the median, an element
+    return out
 
 
 def cluster(qm: np.ndarray, max_k: int = 4, seed: int = 0, smooth: bool = True) -> dict:
@@ -119,9 +136,10 @@ def cluster(qm: np.ndarray, max_k: int = 4, seed: int = 0, smooth: bool = True) 
     0.25. The largest cluster is the background; the others are donors. The score for AUC is the
     distance of each position to the background's median vector."""
     m = median3(qm) if smooth and min(qm.shape[:2]) >= 3 else qm
-    v = np.log2(np.maximum(m.reshape(-1, qm.shape[-1]).astype(np.float64), 1))
+    v = m.reshape(-1, qm.shape[-1]).astype(np.float64)
+    np.log2(np.maximum(v, 1, out=v), out=v)  # in place: one float64 copy of the map at a time
     best = (0.25, 1, np.zeros(len(v), int))
-    if len(np.unique(v, axis=0)) > 1:
+    if (v != v[:1]).any():  # more than one distinct vector (np.unique would sort them all)
         for k in range(2, max_k + 1):
             lab, _ = kmeans(v, k, seed)
             if len(np.unique(lab)) < k:
@@ -134,7 +152,7 @@ def cluster(qm: np.ndarray, max_k: int = 4, seed: int = 0, smooth: bool = True) 
     order = [bg] + [j for j in np.argsort(-np.bincount(lab, minlength=k)) if j != bg]
     labels = np.argsort(order)[lab]  # 0 = background, 1.. = clusters by size
     centre = np.median(v[labels == 0], axis=0)
-    score = np.sqrt(((v - centre) ** 2).sum(1))
+    score = np.sqrt(_sqdist(v, centre[None])[:, 0])
     shape = qm.shape[:2]
     return {"k": int(k), "silhouette": round(float(s), 4), "labels": labels.reshape(shape),
             "mask": (labels > 0).reshape(shape), "score": score.reshape(shape)}

@@ -390,3 +390,64 @@ def test_foreign_models_are_refused_in_one_line(capfd, tmp_path, double_jpeg):
     for name, (_, why) in cases.items():
         status, out, err = estimate(capfd, double_jpeg, "--model", tmp_path / f"{name}.keras")
         assert status == 2 and why in err and len(err.strip().splitlines()) == 1 and out == "", (name, err)
+
+
+@pytest.mark.parametrize("method", ["cnn", "galvan", "bianchi"])
+def test_content_that_cannot_carry_a_trace_gets_cannot_tell(method, capfd, tmp_path, double_jpeg, registry_dir,
+                                                            monkeypatch):
+    """Issue 25, item 13: a flat grey and a smooth gradient JPEG, and a textured one whose Q2
+    steps (300) round every AC coefficient to zero, get "cannot tell" and why, no table and no
+    confidence, from every method; the textured double JPEG still gets its table."""
+    monkeypatch.setenv("QPAPER_MODELS", str(registry_dir))
+    h, w = 320, 448
+    Image.fromarray(np.full((h, w, 3), 128, np.uint8)).save(tmp_path / "flat.jpg", quality=90)
+    ramp = np.linspace(0, 255, w)[None, :, None].repeat(h, 0).repeat(3, 2).astype(np.uint8)
+    Image.fromarray(ramp).save(tmp_path / "ramp.jpg", quality=90)
+    noise = np.random.default_rng(0).integers(0, 256, (h, w, 3)).astype(np.uint8)
+    coarse = [8] + [300] * 63
+    Image.fromarray(noise).save(tmp_path / "coarse.jpg", qtables=[coarse, coarse])
+    for name, cause in [("flat", "flat or smooth"), ("ramp", "flat or smooth"), ("coarse", "steps (up to 300)")]:
+        status, out, err = estimate(capfd, tmp_path / f"{name}.jpg", "--json", "--method", method)
+        r = json.loads(out)
+        assert status == 0 and r["verdict"].startswith("cannot tell:") and cause in r["verdict"], (name, r["verdict"])
+        assert r["q1"] is None and r["confidence"] is None and r["readable_coefficients"] < 3
+    status, out, err = estimate(capfd, double_jpeg, "--json", "--method", method)
+    r = json.loads(out)
+    assert status == 0 and r["q1"] is not None and r["readable_coefficients"] >= 10
+
+
+def test_readable_coefficients_count_the_bins_a_first_quantization_could_empty():
+    """The rule behind "cannot tell", planted: 3 bins filled in 3 coefficients is enough, 2 is not."""
+    from qpaper import estimate as est
+    q2 = jpeg.standard_table(100)  # steps of 1: the DCT values are the quantized values
+    assert est.no_trace_reason(np.array([3, 3, 3] + [1] * 11), q2) is None
+    assert est.no_trace_reason(np.array([3, 3, 2] + [9] * 0 + [1] * 11), q2).startswith("cannot tell: 2 of the 14")
+    flat = np.full((128, 128, 3), 77, np.uint8)
+    origins = est.window_origins((128, 128), 4)
+    assert (est.readable_coefficients(flat, origins, q2) == 1).all()
+    rng = np.random.default_rng(0)
+    textured = rng.integers(0, 256, (128, 128, 3)).astype(np.uint8)
+    assert (est.readable_coefficients(textured, origins, q2) >= 3).all()
+
+
+def test_stray_bytes_between_markers_are_skipped_with_a_warning(capfd, tmp_path, double_jpeg):
+    """Issue 25, item 14: 3 stray bytes before a marker (libjpeg and Pillow decode the file) are
+    accepted with a warning naming them, by estimate and qtable, with no libjpeg line on stderr;
+    bytes after SOI with no marker at all are still refused in one line."""
+    data = double_jpeg.read_bytes()
+    i = data.find(b"\xff\xdb")
+    bad = tmp_path / "stray.jpg"
+    bad.write_bytes(data[:i] + b"abc" + data[i:])
+    assert jpeg.read_qtables(bad.read_bytes())["stray"] == [(i, 3)]
+    assert jpeg.read_qtables(data)["stray"] == []
+    status, out, err = estimate(capfd, bad, "--json", "--method", "galvan")
+    r = json.loads(out)
+    assert status == 0 and r["q1"] is not None, err
+    assert any(w.startswith(f"3 stray byte(s) between markers (first at byte {i})") for w in r["warnings"])
+    assert "Corrupt JPEG" not in err and "extraneous" not in err
+    assert cli.main(["qtable", str(bad)]) == 0
+    assert "warning: 3 stray byte(s)" in capfd.readouterr().out
+    junk = tmp_path / "junk.jpg"
+    junk.write_bytes(b"\xff\xd8" + b"abc" * 100)
+    status, out, err = estimate(capfd, junk)
+    assert status == 2 and err.count("\n") == 1 and "none follows" in err

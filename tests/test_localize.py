@@ -241,3 +241,87 @@ def test_score_splice_maps_clusters_and_scores_one_splice(tiny_model, astronaut,
     assert np.array_equal(r["qm"], qm) and np.array_equal(r["rgb"], jpeg.decode(s.jpeg))
     truth = regions.truth_at_windows(s.mask, 16) > 0
     assert r["scores"] == regions.scores(r["clusters"]["mask"], truth, r["clusters"]["score"])
+
+
+def test_clustering_memory_grows_with_the_map_not_with_k():
+    """Issue 25, item 11: cluster() holds a few float64 copies of a map, not one per k-means
+    centre (the broadcast that made a stride-1 map of 2048x2048 peak at 4.3 GB); the bound is
+    the one localize.plan promises, plus the silhouette's fixed sample."""
+    import tracemalloc
+    rng = np.random.default_rng(1)
+    qm = np.tile(jpeg.zigzag(jpeg.standard_table(80))[:15], (600, 600, 1)).astype(np.int16)
+    qm[100:300, 200:500] = jpeg.zigzag(jpeg.standard_table(95))[:15]
+    qm[rng.random(qm.shape[:2]) < 0.02] = 3
+    tracemalloc.start()
+    res = regions.cluster(qm, max_k=4)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert res["k"] == 2 and abs(res["mask"].mean() - 1 / 6) < 0.01
+    assert peak <= qm.shape[0] * qm.shape[1] * localize.BYTES_PER_WINDOW + 100e6, peak
+
+
+def test_map_png_draws_in_bands_the_same_picture(astronaut):
+    """map_png gives the bytes of colour_png(to_pixels(...)) while holding three bytes a pixel,
+    not the float64 RGBA image of the whole picture (over 40 bytes a pixel with its temporaries)."""
+    import tracemalloc
+    rng = np.random.default_rng(0)
+    for size, stride in [((200, 130), 8), ((301, 257), 3), ((64, 64), 1), ((300, 301), 64)]:
+        ys, xs = regions.window_grid(size, stride)
+        m = rng.integers(1, 40, (len(ys), len(xs))).astype(np.int16)
+        assert localize.map_png(m, size, stride, band=37) == localize.colour_png(regions.to_pixels(m, size, stride))
+        lab = rng.integers(0, 3, (len(ys), len(xs)))
+        assert (localize.map_png(lab, size, stride, "tab10", 0, 9)
+                == localize.colour_png(regions.to_pixels(lab, size, stride), "tab10", 0, 9))
+    size = (2000, 1500)
+    ys, xs = regions.window_grid(size, 8)
+    m = rng.integers(1, 40, (len(ys), len(xs))).astype(np.int16)
+    tracemalloc.start()
+    localize.map_png(m, size, 8)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 16 * size[0] * size[1], peak
+
+
+def test_a_map_that_cannot_fit_is_refused_up_front_with_a_stride_that_fits(tmp_path, astronaut):
+    """Issue 25, item 11: the memory bound is said before the map, and a map above it (here a
+    --max-memory of 1.6 GB) is refused in one line naming a stride that fits, before the backend
+    starts and before the output folder exists; the bound's stride suggestion does fit."""
+    import subprocess
+    import sys
+    from PIL import Image
+    big = np.tile(astronaut, (3, 3, 1))[:1400, :1400]
+    Image.fromarray(big).save(tmp_path / "big.jpg", quality=90)
+    p = localize.plan((1400, 1400), 1)
+    assert p["windows"] == 1337 ** 2 and p["bytes"] > 1.6e9
+    with pytest.raises(ValueError, match=r"--stride (\d+) fits") as e:
+        localize.check_plan((1400, 1400), 1, limit=int(1.6e9))
+    fits = int(e.value.args[0].rsplit("--stride ", 1)[1].split()[0])
+    assert localize.plan((1400, 1400), fits)["bytes"] <= 1.6e9 < localize.plan((1400, 1400), fits - 1)["bytes"]
+    assert localize.check_plan((1400, 1400), fits, limit=int(1.6e9))["windows"] < p["windows"]
+    with pytest.raises(ValueError, match="crop the image"):
+        localize.check_plan((1400, 1400), 1, limit=int(1e9))
+    code = ("import sys\nfrom qpaper import cli\n"
+            f"a = cli.main(['localize', {str(tmp_path / 'big.jpg')!r}, '--out', {str(tmp_path / 'o')!r}, "
+            "'--stride', '1', '--max-memory', '1.6'])\n"
+            "print(a, 'tensorflow' in sys.modules or 'keras' in sys.modules)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.stdout.split() == ["2", "False"], r.stderr
+    assert r.stderr.count("\n") == 1 and f"--stride {fits} fits" in r.stderr and "--max-memory" in r.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_eta_says_once_how_long_at_the_measured_rate():
+    """The up-front time estimate: the first unit (the backend's warm-up) is not timed; after
+    ``after`` seconds the rate of the units since then gives the total, said once."""
+    said, now = [], [0.0]
+    eta = localize._Eta(1000, "window", said.append, after=2.0)
+    eta.clock = lambda: now[0]
+    eta.update(100)  # the first batch: warm-up, not timed
+    now[0] = 1.0
+    eta.update(200)
+    assert said == []
+    now[0] = 2.0
+    eta.update(300)  # 200 windows in 2 s since the warm-up: 700 left take 7 s, 9 s since the warm-up
+    now[0] = 3.0
+    eta.update(400)
+    assert said == ["about 9 s for 1,000 windows (the rate of the first 200)"]
