@@ -229,6 +229,8 @@ def cmd_localize(a):
     h, w = s["map_shape"][:2]
     print(f"map {h}x{w} windows at stride {a.stride}; {s['clusters']} cluster(s), {s['tampered_share']:.1%} of "
           f"positions outside the background; wrote {out}/qm.npy, map-k*.png, mask.png, summary.json")
+    if s["cannot_tell"]:
+        print(f"note: the map says nothing here: {s['cannot_tell'].removeprefix('cannot tell: ')}")
     if s["removed_stale"]:
         print(f"note: removed {', '.join(s['removed_stale'])} of an earlier run in {out}")
     if s["orientation"] not in (None, 1):

@@ -397,6 +397,8 @@ def run(file, out, model=None, stride: int = 8, coefficients=(1, 6, 14), path: s
     out = Path(out)
     img = estimate.read_jpeg(file, max_megapixels)
     check_plan(img["size"], stride, max_memory)
+    bins = estimate.readable_coefficients(img["rgb"], estimate.window_origins(img["size"], 512, seed), img["q2"], nc=NC)
+    no_trace = estimate.no_trace_reason(bins, img["q2"], NC)
     model, name, _, _ = registry.model_for(img["q2"], model)
     path = resolve_path(model, path)
     qm, _ = qmap(model, img["rgb"], stride, progress=progress, path=path, q2=img["q2"])
@@ -420,6 +422,7 @@ def run(file, out, model=None, stride: int = 8, coefficients=(1, 6, 14), path: s
     summary = {"file": str(file), "model": name, "stride": stride, "path": path, "map_shape": list(qm.shape),
                "clusters": res["k"], "silhouette": res["silhouette"],
                "tampered_share": round(float(res["mask"].mean()), 4), "orientation": img["orientation"],
+               "readable_coefficients": int((bins >= estimate.TRACE_BINS).sum()), "cannot_tell": no_trace,
                "files": ["qm.npy", *maps, "mask.png", "summary.json"], "removed_stale": stale,
                "note": "QM(i, j, :) is the window with top-left corner (i*stride, j*stride) of the stored "
                        "pixels; maps are drawn as stored, without the EXIF orientation"}

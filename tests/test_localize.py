@@ -155,6 +155,13 @@ def test_localize_cli_writes_maps_of_a_generated_splice(tmp_path, tiny_model, as
                      "--model", str(tmp_path / "m.keras"), "--quiet"]) == 0
     assert (np.load(tmp_path / "t" / "qm.npy") == qm).all()
     assert json.loads((tmp_path / "t" / "summary.json").read_text())["orientation"] == 6
+    assert json.loads((out / "summary.json").read_text())["cannot_tell"] is None
+    # a flat picture (issue 25, item 13): the map is made, and the summary and console say it means nothing
+    Image.fromarray(np.full((200, 200, 3), 90, np.uint8)).save(tmp_path / "flat.jpg", quality=90)
+    assert cli.main(["localize", str(tmp_path / "flat.jpg"), "--stride", "16", "--out", str(tmp_path / "f"),
+                     "--model", str(tmp_path / "m.keras"), "--quiet"]) == 0
+    flat = json.loads((tmp_path / "f" / "summary.json").read_text())
+    assert flat["cannot_tell"].startswith("cannot tell: 0 of the 14") and flat["readable_coefficients"] == 0
 
 
 def test_donor_rectangles_come_from_textured_regions(astronaut):
