@@ -39,7 +39,7 @@ profile = "smoke"
 seed = 0
 qf1 = 70
 qf2 = 90
-k = 2  # zig-zag index of the coefficient to show (0 is DC)
+k = 3  # the coefficient to show, numbered from 1 in zig-zag order as in the paper (1 is DC)
 
 # %%
 import matplotlib.pyplot as plt
@@ -62,7 +62,7 @@ S = figures.setup(profile, seed, datasets="all")
 photo = get_source("skimage")[0]  # astronaut.png, never compressed
 gray = jpeg.to_luma(load_image(photo.path, photo.sha256))
 shift = (3, 5)  # the crop (r, c) of the non-aligned case
-demo = explain.comb_demo(gray, qf1=qf1, qf2=qf2, k=k, shift=shift)
+demo = explain.comb_demo(gray, qf1=qf1, qf2=qf2, k=k - 1, shift=shift)  # the function counts from 0
 print(f"coefficient {k}: q1 = {demo['q1']} (QF1 {qf1}), q2 = {demo['q2']} (QF2 {qf2})")
 
 fig, axes = plt.subplots(1, 3, figsize=(12, 3.2), sharey=True)
@@ -89,6 +89,20 @@ Markdown(f"Within {span} steps of 0, the aligned double compression leaves **{le
          "happened all the same.")
 
 # %% [markdown]
+# ### The comb by hand
+#
+# The same effect with no image at all, for q1 = 7 and q2 = 2: a DCT value first becomes a
+# multiple of 7 (..., -14, -7, 0, 7, 14, ...); the second compression divides by 2 and rounds,
+# so 7 lands on bin 3.5 -> 4 and 14 on bin 7. Nothing lands on bins 1, 2, 3, 5, 6: those
+# are the comb's gaps. Swap the steps (q1 = 2, q2 = 7) and every bin is reached: a first step
+# finer than the last leaves no gap, the case QF1 >= QF2 of notebook 3.
+
+# %%
+for a, b in ((7, 2), (2, 7), (demo["q1"], demo["q2"])):
+    r = explain.comb_by_hand(a, b, span=8)
+    print(f"q1 = {a:2d}, q2 = {b:2d}: bins reached in -8..8: {r['reached']}\n{'':17}empty: {r['empty']}")
+
+# %% [markdown]
 # ## Where the first grid is
 #
 # The comb of the non-aligned case is not gone: it sits on the first compression's grid, shifted
@@ -96,20 +110,21 @@ Markdown(f"Within {span} steps of 0, the aligned double compression leaves **{le
 # computes the block DCT at all 64 grid phases (dy, dx) and, for every coefficient and candidate
 # step q, the *comb strength* (the mean of cos(2 pi v / q) over the blocks: near 1 when the values
 # are multiples of q). Below, for QF1 60, a crop by (3, 5) and QF2 90, the strength at q1 and at
-# q2 per phase, averaged over coefficients 5-14 and over the image. The network learns to read
+# q2 per phase, averaged over coefficients 6-15 (zig-zag, numbered from 1) and over the image. The network learns to read
 # these maps for every window; a pixel CNN must discover the 8x8 grid by itself, which two CPU
 # cores cannot afford.
 
 # %%
 pc = explain.phase_comb(gray, qf1=60, qf2=qf2, shift=shift)
-fig, axes = plt.subplots(1, 2, figsize=(8, 3.4))
+fig, axes = plt.subplots(1, 2, figsize=(8.6, 3.6))
+lo, hi = min(pc["q1"].min(), pc["q2"].min()), max(pc["q1"].max(), pc["q2"].max())  # one colour range for both
 for ax, name in zip(axes, ("q1", "q2")):
-    h = ax.imshow(pc[name], cmap="magma")
-    fig.colorbar(h, ax=ax, fraction=0.046, label="comb strength")
+    h = ax.imshow(pc[name], cmap="magma", vmin=lo, vmax=hi)
     ax.set_title(f"comb strength at {name}")
     ax.set_xlabel("phase dx")
     ax.set_ylabel("phase dy")
-fig.tight_layout()
+fig.colorbar(h, ax=axes, fraction=0.046, label="comb strength (both panels)")
+fig.suptitle(f"QF1 60 -> QF2 {qf2}, crop {shift}, coefficients 6-15 (zig-zag, numbered from 1)", fontsize=10)
 S.save_figure(fig, "01-phase-comb", S.record(image=photo.path, qf1=60, qf2=qf2, shift=list(shift)))
 
 # %%
@@ -156,11 +171,16 @@ summary
 # %%
 rand = summary[summary["grid_shift"] == "random"]
 train = summary[summary["split"] == "train"]
+draws = table[table["grid_shift"] == "random"].groupby("dataset")["images"].sum()  # one shift per image and QF1
+half = 2 * (1 / 64 * 63 / 64 / draws.min()) ** 0.5
 Markdown(f"{len(summary)} datasets, {int(summary['patches'].sum()):,} patches. The training sets "
          f"({', '.join(train['dataset'])}) hold {', '.join(f'{int(v):,}' for v in train['patches'])} patches from "
          f"{', '.join(str(int(v)) for v in train['scenes'])} scenes. In the random-shift sets the aligned share runs "
-         f"from {rand['aligned_share'].min():.3f} to {rand['aligned_share'].max():.3f} (1/64 = {1 / 64:.3f}: a "
-         "small set rounds it); the `-aligned` sets are aligned everywhere (share "
+         f"from {rand['aligned_share'].min():.3f} to {rand['aligned_share'].max():.3f} (1/64 = {1 / 64:.3f}). "
+         "The spread is not that of the patches: the builder draws one shift per image and QF1 value, for all "
+         f"of that unit's patches, so a set carries only {draws.min():,} to {draws.max():,} draws, and with "
+         f"{draws.min():,} draws a share within 1/64 ± {half:.3f} is what chance gives (two binomial standard "
+         "deviations); the `-aligned` sets are aligned everywhere (share "
          f"{summary[summary['grid_shift'] == 'aligned']['aligned_share'].min():.0f}). A network trained on them "
          "sees mostly non-aligned patches, the case the paper targets.")
 
@@ -183,3 +203,14 @@ Markdown(f"These patches went through first qualities {', '.join(map(str, shown)
          f"{sum(p['aligned'] for p in patches)} of the {len(patches)} are aligned. Nothing in them tells the eye "
          "which is which: the difference lives in the DCT statistics shown above, which is what the estimator of "
          "notebook 2 learns to read.")
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. In the parameters cell set `qf1 = 95` (a first compression *finer* than QF2 90) and rerun.
+#    What happens to the gaps of the aligned histogram? Check your answer with
+#    `explain.comb_by_hand(q1, q2)` for the two steps the first cell prints.
+# 2. Set `k = 11` (a higher frequency) with `qf1 = 70`. Are there more or fewer gaps within 8
+#    steps of 0 than for `k = 3`? Relate it to the ratio q1/q2 of that coefficient.
+# 3. A random-shift set draws one grid shift per image and QF1. With 72 draws, how many aligned
+#    draws do you expect, and how often would you see none at all? ((63/64)^72: compute it.)

@@ -51,7 +51,7 @@ import json
 import pandas as pd
 from IPython.display import Markdown
 
-from qpaper import figures, paths
+from qpaper import figures, jpeg, paths
 from qpaper import results as rs
 from qpaper.profiles import MODELS, get_profile
 
@@ -70,6 +70,19 @@ config = json.loads((run / "config.json").read_text())
 {k: config[k] for k in ("arch", "head", "loss", "c", "distance", "depth", "width", "hidden", "phases", "batch",
                         "lr", "schedule", "warmup", "epochs", "epoch_patches", "channels", "backend",
                         "data_content_sha256") if k in config}
+
+# %% [markdown]
+# The network itself, as Keras builds it (`qpaper/model.py`): its layers, their output shapes and
+# parameters. The last layers are the paper's head: `logits` (one group of `q_max[i]` outputs per
+# coefficient) and `block_softmax`, one softmax per group (Figure 1).
+
+# %%
+import qpaper
+
+net = qpaper.load_model(run / "model.keras")
+net.summary(line_length=110)
+print("loss:", config.get("loss"), "| c =", config.get("c"), "| distance:", config.get("distance"),
+      "| output width:", net.output_shape[-1], "| q_max per coefficient (class head):", jpeg.q_max(jpeg.NC).tolist())
 
 # %% [markdown]
 # ## Learning curves
@@ -96,8 +109,12 @@ if len(log) >= 3:
     tail = log["val_accuracy"].iloc[-3:]
     trend = (f"Over the last three epochs the held-out accuracy moved by {tail.iloc[-1] - tail.iloc[0]:+.3f} "
              f"(from {first['val_accuracy']:.3f} after the first epoch): "
-             + ("still rising, so more epochs would help." if tail.iloc[-1] - tail.iloc[0] > 0.01 else
-                "the curve has flattened."))
+             + ("still rising at the end." if tail.iloc[-1] - tail.iloc[0] > 0.01 else
+                "little movement at the end.")
+             + (" The learning rate follows a cosine to zero over the run, so the last epochs take ever smaller "
+                "steps: a flat end says the schedule ran out, not that the network converged; whether more epochs "
+                "help is an experiment (the exercise below), not something this curve shows."
+                if get_profile(profile)["fit"]["schedule"] == "cosine" else ""))
 else:
     trend = (f"The log has only {len(log)} row(s), one per epoch of the {profile} profile: too few points to read "
              f"a trend; the `mini` profile logs {get_profile('mini')['fit']['epochs']}.")
@@ -138,3 +155,24 @@ Markdown(f"{len(learned)} of {len(runs)} runs end more than 0.1 above their cons
          + (f" ({', '.join(learned)})" if learned else "") + f". The largest gain is {gain.max():+.3f} "
          f"({runs.loc[gain.idxmax(), 'model']}), the smallest {gain.min():+.3f} ({runs.loc[gain.idxmin(), 'model']}). "
          "A run near +0 answers the same Q1 whatever the patch; the tables of notebook 3 will show it.")
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. Read the model summary above: how many parameters does the head (`logits`) hold, and what
+#    share of the whole network is that?
+# 2. The learning rate of the `mini` profile decays on a cosine to zero. Retrain this model for
+#    more epochs and see whether the held-out accuracy keeps rising: set `retrain = True` and
+#    `retrain_epochs` in the cell below (it stops after 10 minutes whatever the epochs, and
+#    writes under `data/processed/exercise/`, never over the registered models).
+# 3. Train the same model with `loss = "L"` (the parameters cell) and compare the end of the
+#    two curves with the constant mode and median: which prior should each be judged against?
+
+# %%
+retrain = False  # a student's switch: True retrains this model for retrain_epochs (at most 10 minutes)
+retrain_epochs = 3
+if retrain:
+    from qpaper import train
+    state = train.train(paths.dataset_dir(profile, MODELS[name][0], seed), paths.processed_dir() / "exercise" / name,
+                        profile=profile, head=head, loss=loss, seed=seed, max_minutes=10, epochs=retrain_epochs)
+    print(pd.read_csv(paths.processed_dir() / "exercise" / name / "log.csv").tail())

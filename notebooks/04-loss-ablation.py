@@ -25,8 +25,9 @@
 # {60, 65, ..., 95, 98} for 100 epochs and reports AvgAcc 0.8511 / AvgMSE 1.990 with L and
 # 0.8516 / 0.9221 with Lr: the same accuracy, half the MSE. Here both models share every other
 # setting of the profile, and the constant prior is shown in both of its forms: the median of
-# the training labels (the best constant for an MSE-like loss) and their mode (the best constant
-# for the cross-entropy L, which rewards exact answers only).
+# the training labels (the constant with the least mean *absolute* error, the distance Lr adds;
+# the mean would have the least squared error, but it is not a valid step) and their mode (the
+# constant with the most exact answers, what the cross-entropy L rewards).
 
 # %% tags=["parameters"]
 profile = "smoke"
@@ -44,6 +45,42 @@ models = {"class head, loss L": "qf2-90-class-L", "class head, loss Lr": "qf2-90
           rs.method_of(rs.prior(90)): rs.prior(90), rs.method_of(rs.prior(90, "mode")): rs.prior(90, "mode")}
 S = figures.setup(profile, seed, datasets=["qf2-90-test", "qf2-90-train"],
                   models=[m for m in models.values() if not rs.is_prior(m)])
+
+# %% [markdown]
+# ## The two losses on two made-up predictions
+#
+# Before the tables, the losses themselves (`qpaper/losses.py`, the code that trains the
+# models). One coefficient whose true step is 5, with 16 classes (q_max = 16 for coefficient 1);
+# the head is a softmax over steps 1..16 (Figure 1). Both predictions put 0.4 on the true step
+# and 0.6 on a wrong one: *near* puts it on 6, *far* on 15. The distance vector d_y of Figure 2
+# is |j - 5| for step j.
+
+# %%
+import numpy as np
+
+from qpaper import losses
+
+sizes = [16]
+truth = np.array([[5]])
+near, far = np.zeros((1, 16), "float32"), np.zeros((1, 16), "float32")
+near[0, [4, 5]] = 0.4, 0.6  # steps 5 and 6 (class j holds step j + 1)
+far[0, [4, 14]] = 0.4, 0.6  # steps 5 and 15
+toy = []
+for name, p in (("near", near), ("far", far)):
+    ce, dist = (float(np.asarray(v)[0]) for v in losses.block_terms(truth, p, sizes))
+    toy.append({"prediction": name, "argmax step": int(p.argmax()) + 1, "L (Eq. 1)": round(ce, 3),
+                "expected distance f(x)^T d_y": round(dist, 3),
+                f"Lr (Eq. 5, c = {losses.C})": round(losses.C * ce + (1 - losses.C) * dist, 3)})
+print("d_y =", np.abs(np.arange(1, 17) - 5).tolist())
+pd.DataFrame(toy)
+
+# %%
+Markdown(f"L gives both the same loss ({toy[0]['L (Eq. 1)']:.3f}): it only asks how much mass is on the right step. "
+         f"Lr adds the expected distance, {toy[0]['expected distance f(x)^T d_y']:.1f} for *near* and "
+         f"{toy[1]['expected distance f(x)^T d_y']:.1f} for *far*, so *far* costs "
+         f"{toy[1][f'Lr (Eq. 5, c = {losses.C})'] / toy[0][f'Lr (Eq. 5, c = {losses.C})']:.1f} times as much: "
+         "a network trained with Lr is pushed to keep its mistakes close to the truth, which is what the MSE "
+         "measures. Both argmaxes (6 and 15) are wrong, so accuracy scores the two alike: 0.")
 
 # %% [markdown]
 # ## AvgAcc and AvgMSE, here and in the paper
@@ -73,9 +110,12 @@ Markdown(f"Here Lr {'lowers' if mse_r < mse_l else 'does not lower'} the AvgMSE 
          f"{'costs' if acc_r < acc_l else 'does not cost'} accuracy ({acc_r:.3f} against {acc_l:.3f}; the paper: "
          f"{pacc_r - pacc_l:+.4f}). The accuracies differ most at QF1 "
          f"{gap.index[-1]} (L {pq.loc[gap.index[-1], 'AvgAcc L']:.3f}, Lr {pq.loc[gap.index[-1], 'AvgAcc Lr']:.3f}) "
-         f"and QF1 {gap.index[0]} (L {pq.loc[gap.index[0], 'AvgAcc L']:.3f}, Lr {pq.loc[gap.index[0], 'AvgAcc Lr']:.3f}): "
-         "where the network cannot tell two values apart, the expected-distance term makes it answer a value "
-         "between them, near both, where the cross-entropy makes it pick one.")
+         f"and QF1 {gap.index[0]} (L {pq.loc[gap.index[0], 'AvgAcc L']:.3f}, Lr {pq.loc[gap.index[0], 'AvgAcc Lr']:.3f})"
+         + (": L is the more accurate at one and Lr at the other, a swap between the two QF1 values, not a uniform "
+            "gain of either loss. " if gap.iloc[0] < 0 < gap.iloc[-1] else
+            f": {'L' if gap.iloc[0] > 0 else 'Lr'} is the more accurate at both. ")
+         + "The paper's reading (the expected-distance term pulls an answer between two values the network cannot "
+         "tell apart) is about single predictions; these per-QF1 averages cannot show it.")
 
 # %% [markdown]
 # ## Per coefficient
@@ -106,3 +146,12 @@ per_qf1
 
 # %%
 Markdown(figures.table_text(per_qf1, main="class head, loss Lr"))
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. In the toy example, set c to 0.5 and to 0.95 (replace `losses.C`). How does the ratio of
+#    the two Lr values change, and what would you expect that to do to the MSE of a trained model?
+# 2. Put the *far* prediction's 0.6 on step 16 instead of 15. Which of L and Lr changes?
+# 3. The authors' code squares the distance (`qpaper train --distance squared`). Write d_y for
+#    the toy example with that choice and recompute Lr by hand for *near* and *far*.

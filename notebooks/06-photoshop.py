@@ -58,8 +58,8 @@ for q in (jpeg.parse_q1(name)[1] for name in PHOTOSHOP_Q1):
 # Accuracy and MSE per Photoshop quality (mean over the 15 coefficients), aligned (left) and
 # non-aligned (right), the layout of Figure 11 (methods side by side, MSE on a log scale). The
 # shift policy matters here: the aligned set uses r = c = 0 everywhere; the non-aligned one
-# draws the shift at random, so about 1/64 of its patches are aligned too, and they are left out
-# of the non-aligned curve. In the aligned case the model-based methods [7] and [5] run too
+# draws the shift at random, so some of its patches are aligned too (the share is measured
+# below), and they are left out of the non-aligned curve. In the aligned case the model-based methods [7] and [5] run too
 # (their Q2 is the QF2-90 table, read from the file in practice).
 
 # %%
@@ -86,13 +86,22 @@ al = al.loc[sorted(al.index, key=lambda q: int(str(q).lstrip("ps")))]  # ps8, ps
 cnn = al[["proposed", "[10]"]].max(axis=1)
 model_based = al[["[7]", "[5]"]].max(axis=1)
 wins = [q for q in al.index if model_based[q] > cnn[q]]
-Markdown(f"Aligned (left): a model-based method beats both CNNs at {len(wins)} of {len(al)} qualities"
+prior_wins = [q for q in al.index if al.loc[q, "constant prior (median)"] >= cnn[q]]
+na_share = rs.aligned_share(S.evaluation(models["proposed"], datasets["non-aligned"]))
+Markdown(f"In the non-aligned set {na_share:.3f} of the patches turned out aligned (1/64 = {1 / 64:.3f} would be "
+         "one shift in 64; the set draws one shift per image and quality, so few draws make the share coarse); "
+         "they are left out of its curve. "
+         f"Aligned (left): a model-based method beats both CNNs at {len(wins)} of {len(al)} qualities"
          + (f" ({', '.join(q.upper() for q in wins)})" if wins else "")
          + f"; at the highest, {al.index[-1].upper()}, the CNNs get {cnn.iloc[-1]:.3f} against "
          f"{model_based.iloc[-1]:.3f}. "
          f"The paper reports [7] better for low Photoshop qualities and the CNNs for high ones, where the first step "
          "is smaller than the second and model-based methods cannot handle it; the split here is "
-         + ("the same" if wins and al.index[-1] not in wins else "different") + ". Nearest standard "
+         + ("the same" if wins and al.index[-1] not in wins else "different") + ". "
+         + (f"At {', '.join(q.upper() for q in prior_wins)} the constant prior is at least as accurate as both CNNs: "
+            "there they read nothing from the image. " if prior_wins else
+            "Both CNNs stay above the constant prior at every quality. ")
+         + "Nearest standard "
          "qualities of the tables: " + ", ".join(f"PS {q} ~ QF {v[0]}" for q, v in nearest.items()) + ".")
 
 # %% [markdown]
@@ -146,3 +155,13 @@ Markdown("Averaged over the qualities, " + "; ".join(
        if (m[a] > m[b]).any() else
        "Training on other non-standard tables does not carry over to Photoshop's here: the paper's remedy would need "
        "Photoshop's own tables in training."))
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. The first cell prints the nearest IJG quality of each Photoshop table. At which Photoshop
+#    quality is that distance largest, and is that where the CNNs do worst?
+# 2. Find a quality where the constant prior is as accurate as the CNNs and explain, from the
+#    tables' first steps, why nothing could be read there.
+# 3. The any-QF2 model never saw a Photoshop table. What would you add to its training tables
+#    to test the paper's remedy fairly, without training on the test tables themselves?

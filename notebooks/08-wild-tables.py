@@ -189,3 +189,13 @@ Markdown("Expected calibration error on held-out families: " + ", ".join(f"{e[k]
          + " This is a single patch's confidence; `qpaper estimate` pools a file's windows, whose answer is right more "
          "often, so it marks a coefficient *uncertain* when fewer than half of its windows agree, and *no trace* when "
          "the estimate divides Q2's step or is below it.")
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. Pick a family never seen in training and read its row against the constant prior: has
+#    the model learned anything there?
+# 2. In the reliability figure, is the confidence above or below the accuracy in the bins above
+#    0.8? What should an analyst do with a coefficient marked "uncertain"?
+# 3. Run `qpaper estimate` on a photo from your phone with `--json`; which coefficients have
+#    "no trace", and why does Q2 decide that?

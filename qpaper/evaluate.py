@@ -102,12 +102,11 @@ def predict_q1_baseline(method: str, shards: dict, qf2: int, aligned: bool | Non
     return np.concatenate(out) if out else np.zeros((0, NC), np.int64)
 
 
-def evaluate(model, data_dir, batch: int = EVAL_BATCH, progress: bool = True, aligned: bool | None = True):
-    """(tidy table, summary, count of true values above q_max) of a model (a Keras model, the
-    name of a model-based method: ``galvan``, ``bianchi``, with ``aligned`` passed to it, or a
-    constant estimate: an array of nc values) on a
-    built dataset. The truth is the real Q1 (not clipped): a class head cannot reach values
-    above q_max, and that counts as an error."""
+def predict_dataset(model, data_dir, batch: int = EVAL_BATCH, progress: bool = True, aligned: bool | None = True):
+    """Every patch's answer: {"q_hat", "q_true" [n, nc] int64, "meta" (image, scene, qf1 index,
+    aligned...), "qf1_names", "qf2"} of a model (a Keras model, the name of a model-based method:
+    ``galvan``, ``bianchi``, with ``aligned`` passed to it, or a constant estimate: an array of
+    nc values) on a built dataset. The truth is the real Q1 (not clipped)."""
     d = open_dataset(data_dir, verify=False)
     m = d["manifest"]
     if isinstance(model, np.ndarray):  # a constant estimate for every patch (the prior)
@@ -117,9 +116,18 @@ def evaluate(model, data_dir, batch: int = EVAL_BATCH, progress: bool = True, al
     else:
         q_hat = predict_q1(model, d, batch, progress)
     q_true = np.concatenate(d["q1"])[:, :q_hat.shape[1]].astype(np.int64)
-    n_clipped = clip_labels(q_true, q_hat.shape[1])[1]
-    meta = np.concatenate(d["meta"])
-    table = tidy_table(q_true, q_hat, meta, m["qf1"], m["spec"]["qf2"])
+    return {"q_hat": np.asarray(q_hat, np.int64), "q_true": q_true, "meta": np.concatenate(d["meta"]),
+            "qf1_names": list(m["qf1"]), "qf2": int(m["spec"]["qf2"])}
+
+
+def evaluate(model, data_dir, batch: int = EVAL_BATCH, progress: bool = True, aligned: bool | None = True,
+             predictions: dict | None = None):
+    """(tidy table, summary, count of true values above q_max) of a model on a built dataset
+    (:func:`predict_dataset`, or its ``predictions`` when given). A class head cannot reach
+    values above q_max, and that counts as an error."""
+    p = predictions or predict_dataset(model, data_dir, batch, progress, aligned)
+    n_clipped = clip_labels(p["q_true"], p["q_hat"].shape[1])[1]
+    table = tidy_table(p["q_true"], p["q_hat"], p["meta"], p["qf1_names"], p["qf2"])
     return table, summarize(table), n_clipped
 
 

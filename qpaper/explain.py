@@ -64,3 +64,20 @@ def phase_comb(gray: np.ndarray, qf1: int = 60, qf2: int = 90, shift=(3, 5), coe
         h, w = v.shape[0] // 8 * 8, v.shape[1] // 8 * 8
         out[name] = v[:h, :w].reshape(h // 8, 8, w // 8, 8).mean(axis=(0, 2))
     return out
+
+
+def comb_by_hand(q1: int, q2: int, span: int = 10) -> dict:
+    """Section 2 by arithmetic, no image: a DCT value first rounded to a multiple of ``q1``, then
+    (decoded, ignoring the pixel rounding) to a multiple of ``q2``, lands on bin round(m q1 / q2)
+    for an integer m. {"reached": the bins in -span..span that some m reaches, "empty": those no
+    m reaches, "from": bin -> the multiples m q1 that land on it}. The empty bins are the comb's
+    gaps; when q1 divides q2 or q1 <= q2 every bin stays reachable (no trace of q1)."""
+    land = {}
+    for m in range(-(span * q2) // q1 - 2, (span * q2) // q1 + 3):
+        x = m * q1 / q2
+        b = int(np.sign(x) * np.floor(abs(x) + 0.5))  # the quantizer rounds half away from zero
+        if -span <= b <= span:
+            land.setdefault(b, []).append(m * q1)
+    bins = range(-span, span + 1)
+    return {"reached": [b for b in bins if b in land], "empty": [b for b in bins if b not in land],
+            "from": {b: land[b] for b in sorted(land)}}

@@ -51,7 +51,7 @@ class Setup:
 
     def evaluation(self, model: str, dataset: str) -> pd.DataFrame:
         """:func:`qpaper.results.evaluation` on this profile (cached)."""
-        return rs.evaluation(self.profile, model, dataset, seed=self.seed)
+        return rs.evaluation(self.profile, model, dataset, seed=self.seed, progress=False)
 
     def save_table(self, df: pd.DataFrame, name: str, prov: dict):
         return rs.save_table(df, self.profile, name, prov)
@@ -67,6 +67,8 @@ def setup(profile: str, seed: int = 0, datasets=(), models=(), style: bool = Tru
     a model's training set is built first when the model must be trained). Prints one line."""
     import matplotlib.pyplot as plt
 
+    from .backend import import_backend_quietly
+    import_backend_quietly()  # TensorFlow's C++ start-up lines would land in the executed notebook
     if style:
         plt.rcParams.update(STYLE)
     started = rs.now()
@@ -114,7 +116,7 @@ def _mse_scale(ax, values) -> str:
         ax.set_yscale("log")
         scale = "log"
         decades = np.log10(v.max() / v.min())
-        if decades < 2:  # few major ticks: label minor ones too (all within one decade, else 2 and 5)
+        if decades < 4:  # few major ticks: label minor ones too (all within one decade, else 2 and 5)
             keep = range(1, 10) if decades < 1 else (2, 5)
             ax.yaxis.set_minor_formatter(FuncFormatter(
                 lambda y, _: f"{y:g}" if y > 0 and round(y / 10 ** np.floor(np.log10(y))) in keep else ""))
@@ -213,18 +215,43 @@ def curves_text(curves: dict, main: str | None = None) -> str:
         text += f"; it is the most accurate method on {top} of {n} coefficients and has the lowest MSE on {low} of {n}"
     if n >= 10:
         lo, hi = mse[main].iloc[:5].mean(), mse[main].iloc[-5:].mean()
-        text += f". Its mean MSE is {lo:.2f} on the first five coefficients and {hi:.2f} on the last five" + \
-            (" (the high frequencies have the larger steps, hence larger errors)" if hi > lo else "")
+        text += f". Its mean MSE is {lo:.2f} on the first five coefficients and {hi:.2f} on the last five"
     priors = [m for m in curves if _is_prior(m)]
     if priors:
         above = int((a > acc[priors].max(axis=1)).sum())
         text += f". It is above the constant prior's accuracy on {above} of {n} coefficients" + \
-            (" (everywhere)" if above == n else "")
+            (" (everywhere)" if above == n else " (no better than a constant on the others)" if above else
+             ": no better than a constant anywhere")
     return text + "."
 
 
 # ---------------------------------------------------------------------------------------------
 # Tables of the comparison (Tables 1-4) and the sentences that read them
+
+CLEAR = 0.01  # an AvgAcc difference smaller than this is "about the same" (one seed; see the notebooks' intervals)
+
+
+def versus_prior(acc: float, priors: dict) -> str:
+    """How an AvgAcc stands against the constant priors (label -> AvgAcc), naming the better one:
+    above it, about level with it (within CLEAR), or below it: "no better than a constant"."""
+    best = max(priors, key=priors.get)
+    d = acc - priors[best]
+    if d > CLEAR:
+        return f"it is {d:.3f} above the best constant prior ({best}, {priors[best]:.3f})"
+    if d >= -CLEAR:
+        return f"it is level with the best constant prior ({best}, {priors[best]:.3f}): no better than a constant answer"
+    return f"it is {-d:.3f} below the best constant prior ({best}, {priors[best]:.3f}): worse than a constant answer"
+
+
+def best_constant(qf1s, nc: int = 15) -> dict:
+    """The best single table for a set of QF1 values, chosen knowing them (an oracle: each
+    coefficient takes the value most of their standard tables share, QF1 values weighing the
+    same): {"q1": the table's first nc zig-zag steps, "AvgAcc", "AvgMSE"}. No method that ignores
+    the image can beat it on those QF1 values; a CNN that only matches it has read nothing."""
+    from . import jpeg
+    tables = np.array([jpeg.zigzag(jpeg.standard_table(int(q)))[:nc] for q in qf1s])
+    best = np.array([np.bincount(col).argmax() for col in tables.T])
+    return {"q1": best, "AvgAcc": float((tables == best).mean()), "AvgMSE": float(((tables - best) ** 2).mean())}
 
 def table_methods(table: pd.DataFrame) -> list:
     """The method labels of a :func:`qpaper.results.compare_per_qf1` table, in column order."""
@@ -250,12 +277,13 @@ def table_text(table: pd.DataFrame, main: str | None = None) -> str:
     beaten = [m for m in others if acc[main] > acc[m]]
     if others:
         text += (": it beats every other method" if len(beaten) == len(others) else
-                 ": it beats no other method" if not beaten else
+                 f": it is below {', '.join(others)}" if not beaten else
                  f": it beats {', '.join(beaten)} but not {', '.join(m for m in others if m not in beaten)}")
     if priors:
-        p = max(acc[m] for m in priors)
-        text += (f"; it is {acc[main] - p:.3f} above the constant prior" if acc[main] > p + 0.05 else
-                 "; it is not clearly above the constant prior")
+        text += "; " + versus_prior(acc[main], {m: acc[m] for m in priors})
+    below = [m for m in others if priors and acc[m] <= max(acc[p] for p in priors)]
+    if below:
+        text += f"; {', '.join(below)} {'does' if len(below) == 1 else 'do'} no better than a constant answer"
     rank = sorted(methods, key=lambda m: mse[m]).index(main) + 1
     text += f". Its AvgMSE, {mse[main]:.3f}, is " + (
         "the lowest" if rank == 1 else
@@ -277,7 +305,8 @@ def comparison(profile: str, qf2: int, dataset: str, baselines: bool = False, se
     """label -> tidy evaluation of the proposed estimator, [10], the model-based methods (aligned
     sets: [7] and [5] on the known grid; random-shift sets: [5] with its grid estimated) and the
     constant prior on ``dataset`` (Section 5.1)."""
-    return {rs.method_of(m): rs.evaluation(profile, m, dataset, seed=seed) for m in comparison_models(qf2, baselines)}
+    return {rs.method_of(m): rs.evaluation(profile, m, dataset, seed=seed, progress=False)
+            for m in comparison_models(qf2, baselines)}
 
 
 def comparison_models(qf2: int, baselines: bool = False) -> list:
@@ -401,22 +430,33 @@ def _colormap(cmap):
 
 
 def localization_row(row, rgb: np.ndarray, mask: np.ndarray, qm: np.ndarray, res: dict, stride: int,
-                     coefficients=(1, 6, 14), label: str = "") -> list:
+                     coefficients=(1, 6, 14), label: str = "", qf1=None) -> list:
     """One row of Figure 12 on six axes: the tampered image, the ground truth (one colour per
-    donor), the Q1 maps of ``coefficients`` (:func:`q1_map`) and the clusters of
-    :func:`qpaper.regions.cluster`, the true regions outlined on the last four. Returns the
-    :func:`q1_map` summaries."""
+    donor; with ``qf1``, the background's then each donor's QF1, a legend naming them), the Q1
+    maps of ``coefficients`` (:func:`q1_map`) and the clusters of :func:`qpaper.regions.cluster`
+    in the colour of the true region each overlaps most (:func:`qpaper.regions.match_labels`),
+    the true regions outlined on the last four. Returns the :func:`q1_map` summaries."""
     import textwrap
+
+    import matplotlib.patches as mpatches
+    import matplotlib.pyplot as plt
+    colours = plt.get_cmap("tab10")
     row[0].imshow(rgb)
     row[0].set_title("\n".join(textwrap.fill(part, 36) for part in label.split("\n")), fontsize=8)
     row[1].imshow(mask, cmap="tab10", vmin=0, vmax=9, interpolation="nearest")
-    row[1].set_title("ground truth (0 background, 1.. donors)", fontsize=8)
+    row[1].set_title("ground truth", fontsize=8)
+    if qf1 is not None:
+        names = [f"background: QF1 {qf1[0]}"] + [
+            f"donor {d}: " + (f"QF1 {q}" if q is not None else "never compressed before") for d, q in enumerate(qf1[1:], 1)]
+        row[1].legend(handles=[mpatches.Patch(color=colours(d), label=n) for d, n in enumerate(names)],
+                      loc="upper center", bbox_to_anchor=(0.5, -0.02), fontsize=7, frameon=False)
     info = [q1_map(ax, qm, mask, k, stride) for ax, k in zip(row[2:2 + len(coefficients)], coefficients)]
     ax = row[2 + len(coefficients)]
-    ax.imshow(regions.to_pixels(res["labels"], mask.shape, stride), cmap="tab10", vmin=0, vmax=9,
-              interpolation="nearest")
+    matched = regions.match_labels(res["labels"], regions.truth_at_windows(mask, stride))
+    ax.imshow(regions.to_pixels(matched, mask.shape, stride), cmap="tab10", vmin=0, vmax=9, interpolation="nearest")
     outline(ax, mask, "red")
-    ax.set_title(f"clusters (k = {res['k']}), true regions outlined", fontsize=8)
+    ax.set_title(f"clusters (k = {res['k']}) in the colour of the true\nregion each overlaps most; truth outlined",
+                 fontsize=8)
     for a in (row[0], row[1], ax):
         a.set_xticks([])
         a.set_yticks([])
@@ -524,4 +564,31 @@ def reliability_figure(curves: dict, path=None):
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=110)
         atomic_write_bytes(Path(path), buf.getvalue())
+    return fig
+
+
+def confusion_figure(conf: pd.DataFrame, title: str = "", ax=None):
+    """A QF1 confusion (:func:`qpaper.results.qf1_confusion`) as a heat map: rows the true QF1,
+    columns the standard QF nearest to the estimated table, each cell the share of the row's
+    patches (printed where at least 0.05); the cells where the estimate is the true QF are outlined."""
+    import matplotlib.pyplot as plt
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(1.2 + 0.42 * conf.shape[1], 1.0 + 0.36 * conf.shape[0]))
+    else:
+        fig = ax.figure
+    im = ax.imshow(conf.values, cmap="Blues", vmin=0, vmax=1, aspect="auto")
+    ax.set_xticks(range(conf.shape[1]), [str(c) for c in conf.columns], rotation=90)
+    ax.set_yticks(range(conf.shape[0]), [str(r) for r in conf.index])
+    ax.set_xlabel(conf.columns.name or "estimated")
+    ax.set_ylabel(conf.index.name or "true")
+    for i, r in enumerate(conf.index):
+        for j, c in enumerate(conf.columns):
+            v = conf.iloc[i, j]
+            if v >= 0.05:
+                ax.text(j, i, f"{v:.2f}".lstrip("0"), ha="center", va="center", fontsize=7,
+                        color="white" if v > 0.6 else "black")
+            if str(r) == str(c):
+                ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, ec="crimson", lw=1.2))
+    fig.colorbar(im, ax=ax, fraction=0.04, label="share of the true QF1's patches")
+    ax.set_title(title, fontsize=10)
     return fig

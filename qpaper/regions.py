@@ -158,6 +158,28 @@ def cluster(qm: np.ndarray, max_k: int = 4, seed: int = 0, smooth: bool = True) 
             "mask": (labels > 0).reshape(shape), "score": score.reshape(shape)}
 
 
+def match_labels(labels: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """Cluster labels renumbered to the ground truth they overlap most, for drawing (cluster
+    colours then match the truth's): pairs (cluster, true label) are taken greedily by overlap,
+    each used once; a cluster left over gets a number above every true label. ``labels`` and
+    ``truth`` are at the same positions (e.g. :func:`truth_at_windows`)."""
+    labels, truth = np.asarray(labels), np.asarray(truth)
+    cl, tl = np.unique(labels), np.unique(truth)
+    overlap = np.array([[np.sum((labels == c) & (truth == t)) for t in tl] for c in cl])
+    new, used_c, used_t = {}, set(), set()
+    for i, j in sorted(np.ndindex(*overlap.shape), key=lambda ij: -overlap[ij]):
+        if overlap[i, j] > 0 and i not in used_c and j not in used_t:
+            new[cl[i]] = tl[j]
+            used_c.add(i)
+            used_t.add(j)
+    spare = int(tl.max()) + 1
+    for c in cl:
+        if c not in new:
+            new[c] = spare
+            spare += 1
+    return np.vectorize(new.get)(labels) if labels.size else labels
+
+
 def auc(score: np.ndarray, truth: np.ndarray) -> float:
     """Area under the ROC curve (Mann-Whitney U with mid-ranks); NaN if one class is empty."""
     s, t = np.asarray(score, float).ravel(), np.asarray(truth, bool).ravel()

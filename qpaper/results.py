@@ -9,6 +9,7 @@ weighs the same).
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from pathlib import Path
@@ -163,17 +164,36 @@ def evaluation(profile: str, model: str, dataset: str, batch: int = EVAL_BATCH, 
         return pd.read_csv(cache, dtype={"qf1": str})
     print(f"evaluating {model} on {dataset}", flush=True)
     if model in BASELINES + GRID_BASELINES:
-        table, _, _ = ev.evaluate(model.split("-")[0], data, progress=progress,
-                                  aligned=None if model in GRID_BASELINES else True)
+        p = ev.predict_dataset(model.split("-")[0], data, progress=progress,
+                               aligned=None if model in GRID_BASELINES else True)
     elif is_prior(model):
-        table, _, _ = ev.evaluate(prior_estimate(profile, model, seed=seed), data, progress=progress)
+        p = ev.predict_dataset(prior_estimate(profile, model, seed=seed), data, progress=progress)
     else:
         from .model import load_model
-        table, _, _ = ev.evaluate(load_model(mpath), data, batch, progress=progress)
+        p = ev.predict_dataset(load_model(mpath), data, batch, progress=progress)
+    table, _, _ = ev.evaluate(None, data, predictions=p)
     cache.parent.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    np.savez(buf, q_hat=p["q_hat"].astype(np.int16), q_true=p["q_true"].astype(np.int16), meta=p["meta"])
+    atomic_write_bytes(cache.with_suffix(".npz"), buf.getvalue())  # every patch's answer (notebooks' confusions)
     atomic_write_bytes(cache, table.to_csv(index=False).encode())
     atomic_write_bytes(kfile, json.dumps(key).encode())
     return pd.read_csv(cache, dtype={"qf1": str})
+
+
+def predictions(profile: str, model: str, dataset: str, seed: int = 0) -> dict:
+    """Every patch's answer behind :func:`evaluation` (computed with it, cached beside it):
+    {"q_hat", "q_true" [n, nc] int64, "meta" (image, scene, qf1 index, aligned...), "qf1_names"}."""
+    cache = evaluations_dir(profile) / f"{model}--{dataset}.npz"
+    evaluation(profile, model, dataset, seed=seed, progress=False)
+    if not cache.exists():  # an evaluation cached before the answers were kept: once more, keeping them
+        cache.with_suffix(".json").unlink(missing_ok=True)
+        evaluation(profile, model, dataset, seed=seed, progress=False)
+    with np.load(cache) as z:
+        out = {k: z[k] for k in z.files}
+    out["q_hat"], out["q_true"] = out["q_hat"].astype(np.int64), out["q_true"].astype(np.int64)
+    out["qf1_names"] = json.loads((dataset_dir(profile, dataset, seed) / "manifest.json").read_text())["qf1"]
+    return out
 
 
 def _subset(tidy: pd.DataFrame, aligned=None, qf1=None) -> pd.DataFrame:
@@ -183,6 +203,12 @@ def _subset(tidy: pd.DataFrame, aligned=None, qf1=None) -> pd.DataFrame:
     elif qf1 == ">=":
         t = t[pd.to_numeric(t["qf1"], errors="coerce") >= t["qf2"]]
     return t
+
+
+def aligned_share(tidy: pd.DataFrame) -> float:
+    """The share of an evaluation's patches whose two grids coincide (the ``aligned`` rows)."""
+    t = tidy[tidy["coefficient"] == tidy["coefficient"].min()]
+    return float(t.loc[t["aligned"].astype(bool), "patches"].sum() / t["patches"].sum())
 
 
 def per_qf1(tidy: pd.DataFrame, aligned=None) -> pd.DataFrame:
@@ -335,3 +361,68 @@ def paper_rows(experiment: str) -> pd.DataFrame:
     rows = [{"experiment": e, "method": m, "AvgAcc": v[0], "AvgMSE": v[1], "source": f"paper, {v[2]}"}
             for (e, m), v in PAPER.items() if e == experiment]
     return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------------------------
+# Every patch's answer: what the tables average away (issue 24)
+
+def nearest_qf(q_hat: np.ndarray) -> np.ndarray:
+    """The nearest standard QF (1..100) of each row of estimates (mean absolute difference over
+    its nc zig-zag values; ties go to the higher quality, as :func:`qpaper.jpeg.nearest_tables`)."""
+    from .jpeg import standard_table, zigzag
+    q_hat = np.asarray(q_hat)
+    tables = np.array([zigzag(standard_table(q))[:q_hat.shape[1]] for q in range(1, 101)], np.float64)
+    d = np.abs(q_hat[:, None, :].astype(np.float64) - tables[None]).mean(-1)  # [n, 100]
+    return 100 - np.argmin(d[:, ::-1], axis=1)  # argmin over 100..1: the first minimum is the highest QF
+
+
+def qf1_confusion(pred: dict, aligned=None) -> pd.DataFrame:
+    """Rows: the true QF1; columns: the standard QF nearest to the estimated table; cells: the
+    share of that QF1's patches (each row sums to 1). ``aligned``: only (non-)aligned patches."""
+    sel = np.ones(len(pred["q_hat"]), bool) if aligned is None else pred["meta"]["aligned"] == aligned
+    true = np.array(pred["qf1_names"], dtype=object)[pred["meta"]["qf1"][sel]]
+    est = nearest_qf(pred["q_hat"][sel])
+    t = pd.crosstab(pd.Series(true, name="true QF1"), pd.Series(est, name="estimated (nearest QF)"), normalize="index")
+    order = sorted(t.index, key=lambda q: (not str(q).isdigit(), int(q) if str(q).isdigit() else 0, str(q)))
+    return t.loc[order]
+
+
+def bootstrap(preds: dict, n: int = 1000, seed: int = 0, aligned=None, level: float = 0.95) -> pd.DataFrame:
+    """AvgAcc of each method (label -> :func:`predictions` of one dataset) with a bootstrap
+    interval over the test *images* (patches of one image move together; QF1 values weigh the
+    same, as in the tables), and each method's difference from the first one on the same draws
+    (paired): a difference whose interval holds 0 is not a finding of this test set."""
+    labels = list(preds)
+    first = preds[labels[0]]
+    meta = first["meta"]
+    sel = np.ones(len(meta), bool) if aligned is None else meta["aligned"] == aligned
+    images, img_idx = np.unique(meta["image"][sel], return_inverse=True)
+    qf = meta["qf1"][sel]
+    nq = int(qf.max()) + 1
+    counts = np.zeros((len(images), nq))
+    np.add.at(counts, (img_idx, qf), 1)
+    rng = np.random.default_rng(seed)
+    w = rng.multinomial(len(images), np.full(len(images), 1 / len(images)), size=n).astype(np.float64)  # [n, images]
+    present = counts.sum(0) > 0
+    stats = {}
+    for lab in labels:
+        p = preds[lab]
+        if len(p["meta"]) != len(meta) or not np.array_equal(p["meta"]["image"], meta["image"]):
+            raise ValueError(f"{lab}: predictions of another dataset")
+        acc = (p["q_hat"][sel] == p["q_true"][sel]).mean(1)
+        sums = np.zeros((len(images), nq))
+        np.add.at(sums, (img_idx, qf), acc)
+        point = (sums.sum(0)[present] / counts.sum(0)[present]).mean()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            per_q = (w @ sums)[:, present] / (w @ counts)[:, present]  # a QF1 that a draw misses is left out
+        stats[lab] = (point, np.nanmean(per_q, axis=1))
+    a = (1 - level) / 2
+    rows = []
+    for lab in labels:
+        point, draws = stats[lab]
+        diff = draws - stats[labels[0]][1]
+        rows.append({"method": lab, "AvgAcc": round(float(point), 4),
+                     "low": round(float(np.quantile(draws, a)), 4), "high": round(float(np.quantile(draws, 1 - a)), 4),
+                     f"minus {labels[0]}": round(float(point - stats[labels[0]][0]), 4),
+                     "diff low": round(float(np.quantile(diff, a)), 4), "diff high": round(float(np.quantile(diff, 1 - a)), 4)})
+    return pd.DataFrame(rows).assign(images=len(images), draws=n)

@@ -332,3 +332,16 @@ def test_eta_says_once_how_long_at_the_measured_rate():
     now[0] = 3.0
     eta.update(400)
     assert said == ["about 9 s for 1,000 windows (the rate of the first 200)"]
+
+
+def test_cluster_colours_follow_the_truth_they_overlap():
+    """Figure 12 (issue 24): clusters renumbered to the true region they overlap most, one to
+    one; a cluster over no region of its own gets a number above every true label."""
+    truth = np.zeros((10, 10), int)
+    truth[:3, :3], truth[6:, 6:] = 1, 2
+    labels = np.zeros((10, 10), int)
+    labels[:3, :3], labels[6:, 6:], labels[0, 9] = 2, 1, 3  # swapped numbers, and a stray cluster
+    m = regions.match_labels(labels, truth)
+    assert (m[:3, :3] == 1).all() and (m[6:, 6:] == 2).all() and m[0, 9] == 3 and m[5, 5] == 0
+    missed = np.zeros((10, 10), int)  # one cluster only: the donors are missed and keep the background's colour
+    assert (regions.match_labels(missed, truth) == 0).all()
