@@ -35,6 +35,7 @@ seed = 0
 
 # %%
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 from IPython.display import Markdown
 
@@ -56,8 +57,6 @@ S = figures.setup(profile, seed, datasets=["qf2-90-test", "qf2-90-train"],
 # is |j - 5| for step j.
 
 # %%
-import numpy as np
-
 from qpaper import losses
 
 sizes = [16]
@@ -116,6 +115,46 @@ Markdown(f"Here Lr {'lowers' if mse_r < mse_l else 'does not lower'} the AvgMSE 
             f": {'L' if gap.iloc[0] > 0 else 'Lr'} is the more accurate at both. ")
          + "The paper's reading (the expected-distance term pulls an answer between two values the network cannot "
          "tell apart) is about single predictions; these per-QF1 averages cannot show it.")
+
+# %% [markdown]
+# ## The two softmaxes on the same patches
+#
+# What the averages cannot show, the softmaxes can. Three test patches (seeded; QF1 below, near
+# and above QF2), coefficient 6: the L model's and the Lr model's probabilities per step, the true
+# step dotted. Then, over 1,000 test patches, the expected distance f(x)^T d_y of each model's
+# softmax (Eq. 5's second term): the quantity Lr trains down.
+
+# %%
+from qpaper import paths
+from qpaper.model import load_model
+
+test_dir = paths.dataset_dir(profile, "qf2-90-test", seed)
+nets = {label: load_model(paths.model_path(profile, m)) for label, m in list(models.items())[:2]}
+pred = rs.predictions(profile, models["class head, loss Lr"], "qf2-90-test", seed)
+names = np.array(pred["qf1_names"], dtype=object)[pred["meta"]["qf1"]]
+rng = np.random.default_rng(seed)
+want = [q for q in ("70", "90", "95") if q in set(names)] or list(dict.fromkeys(names))[:3]
+pick = [int(rng.choice(np.flatnonzero(names == q))) for q in want]
+k = 6
+x = figures.patches_of(test_dir, pick)
+truth = pred["q_true"][pick, k - 1]
+soft = {label: figures.block_softmax(net, x, k) for label, net in nets.items()}
+fig = figures.softmax_figure(soft, truth, k, [f"QF1 {q} (true step {t})" for q, t in zip(want, truth)])
+S.save_figure(fig, "04-softmax-L-vs-Lr", S.provenance(models=list(models.values())[:2], datasets=["qf2-90-test"],
+                                                      patches=pick, coefficient=k))
+plt.show()
+
+# %%
+sample = np.sort(rng.choice(len(names), min(1000, len(names)), replace=False))
+xs = figures.patches_of(test_dir, sample)
+dist = {label: float(figures.expected_distance(figures.block_softmax(net, xs, k), pred["q_true"][sample, k - 1]).mean())
+        for label, net in nets.items()}
+(lab_l, d_l), (lab_r, d_r) = dist.items()
+Markdown(f"Over {len(sample)} test patches, the expected distance of coefficient {k}'s softmax from the true step is "
+         f"{d_l:.2f} steps for {lab_l} and {d_r:.2f} for {lab_r}: "
+         + ("Lr keeps the probability closer to the truth, as Eq. 5 asks." if d_r < d_l - 0.05 else
+            "Lr puts its probability farther from the truth here, the opposite of what Eq. 5 asks." if d_r > d_l + 0.05
+            else "about the same: on this profile Lr does not move the mass closer to the truth."))
 
 # %% [markdown]
 # ## Per coefficient

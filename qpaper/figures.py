@@ -592,3 +592,52 @@ def confusion_figure(conf: pd.DataFrame, title: str = "", ax=None):
     fig.colorbar(im, ax=ax, fraction=0.04, label="share of the true QF1's patches")
     ax.set_title(title, fontsize=10)
     return fig
+
+
+def patches_of(dataset_dir, index) -> np.ndarray:
+    """Patches of a built dataset by their position in it (the order of :func:`qpaper.results.predictions`)."""
+    from .dataset import open_dataset
+    d = open_dataset(dataset_dir, verify=False)
+    starts = np.concatenate([[0], np.cumsum([len(a) for a in d["x"]])])
+    out = []
+    for i in np.asarray(index).ravel():
+        s = int(np.searchsorted(starts, i, side="right") - 1)
+        out.append(np.asarray(d["x"][s][int(i) - starts[s]]))
+    return np.stack(out)
+
+
+def block_softmax(model, x, k: int) -> np.ndarray:
+    """The class head's softmax of coefficient ``k`` (1-based zig-zag) for patches ``x``:
+    [patches, q_max[k-1]], column j the probability of step j + 1 (Section 3.1, Figure 1)."""
+    from .jpeg import blocks, q_max
+    pred = np.asarray(model.predict_on_batch(np.asarray(x, "float32")))
+    a, b = blocks(q_max(NC))[k - 1]
+    return pred[:, a:b]
+
+
+def expected_distance(probs: np.ndarray, truth) -> np.ndarray:
+    """f(x)^T d_y of Eq. 5 for one coefficient: the mean distance |j - q1| under each softmax row."""
+    steps = np.arange(1, probs.shape[1] + 1)
+    return (probs * np.abs(steps[None] - np.asarray(truth)[:, None])).sum(1)
+
+
+def softmax_figure(probs: dict, truth, k: int, titles=None):
+    """One panel per patch: the softmax of coefficient ``k`` of each model (label -> [patches,
+    steps] from :func:`block_softmax`) as bars side by side, the true step marked."""
+    import matplotlib.pyplot as plt
+    labels = list(probs)
+    n = len(truth)
+    fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 2.8), sharey=True, squeeze=False)
+    for i, ax in enumerate(axes[0]):
+        steps = np.arange(1, probs[labels[0]].shape[1] + 1)
+        w = 0.8 / len(labels)
+        for j, lab in enumerate(labels):
+            ax.bar(steps + (j - (len(labels) - 1) / 2) * w, probs[lab][i], width=w, label=lab, color=f"C{j}")
+        ax.axvline(truth[i], color="crimson", lw=1.2, ls=":", label="true step")
+        ax.set_xticks(steps)
+        ax.set_xlabel(f"step of coefficient {k}")
+        ax.set_title(titles[i] if titles else f"patch {i + 1}", fontsize=9)
+    axes[0, 0].set_ylabel("probability")
+    axes[0, -1].legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -108,3 +108,16 @@ def test_log_mse_axes_are_labelled_across_their_range():
              if t.get_text() and lo <= t.get_position()[1] <= hi]
     assert len(shown) >= 5 and "0.2" in shown and "20" in shown, shown
     plt.close(fig)
+
+
+def test_expected_distance_and_the_softmax_figure():
+    """Eq. 5's second term for one coefficient, by hand: 0.4 on the true step 5 and 0.6 on 6 is
+    0.6 steps; 0.6 on 15 is 6 steps. The figure draws one panel per patch."""
+    import matplotlib.pyplot as plt
+    p = np.zeros((2, 16))
+    p[0, [4, 5]] = 0.4, 0.6
+    p[1, [4, 14]] = 0.4, 0.6
+    assert np.allclose(figures.expected_distance(p, [5, 5]), [0.6, 6.0])
+    fig = figures.softmax_figure({"L": p, "Lr": p[::-1]}, [5, 5], 1)
+    assert len(fig.axes) == 2 and len(fig.axes[0].patches) == 32
+    plt.close(fig)
