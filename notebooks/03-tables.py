@@ -54,10 +54,11 @@ seed = 0
 
 # %%
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from qpaper import figures
+from qpaper import figures, paths
 from qpaper import results as rs
 
 names = [f"qf2-{q}-{s}" for q in (90, 80) for s in ("test", "test-aligned")]
@@ -192,6 +193,36 @@ Markdown(f"For QF1 below 90 the nearest QF of the estimate is the true one for "
             + ("one answer whatever the truth, the default of a network that sees no trace there."
                if (top[high_q] == default).all() and len(high_q) > 1 else "the answers differ by row.")
             if high_q else ""))
+
+# %% [markdown]
+# The six aligned test patches the proposed estimator gets most wrong (the largest squared error
+# summed over the 15 coefficients), with their true QF1 and the QF nearest to its answer:
+
+# %%
+p = pred90["proposed"]
+err = ((p["q_hat"] - p["q_true"]) ** 2).sum(1)
+worst = np.argsort(-err, kind="stable")[:6]
+xw = figures.patches_of(paths.dataset_dir(profile, "qf2-90-test-aligned", seed), worst)
+answered = rs.nearest_qf(p["q_hat"][worst])
+fig, axes = plt.subplots(1, 6, figsize=(13, 2.6))
+for ax, img, i, q in zip(axes, xw, worst, answered):
+    ax.imshow(img[..., :3] if img.shape[-1] >= 3 else img[..., 0], cmap=None if img.shape[-1] >= 3 else "gray")
+    ax.set_title(f"QF1 {p['qf1_names'][p['meta']['qf1'][i]]}, answered ~{q}\nsquared error {err[i]}", fontsize=8)
+    ax.axis("off")
+S.save_figure(fig, "worst-patches-qf2-90-aligned", S.provenance(models=["qf2-90-class-Lr"],
+                                                                 datasets=["qf2-90-test-aligned"]))
+plt.show()
+
+# %%
+texture = np.array([float(np.std(figures.patches_of(paths.dataset_dir(profile, "qf2-90-test-aligned", seed), [i])))
+                    for i in worst])
+rest = np.random.default_rng(seed).choice(len(err), min(200, len(err)), replace=False)
+typical = float(np.median([np.std(v) for v in figures.patches_of(paths.dataset_dir(profile, "qf2-90-test-aligned",
+                                                                                       seed), rest)]))
+Markdown(f"Their pixel standard deviation is {', '.join(f'{t:.1f}' for t in texture)} grey levels, against a median of "
+         f"{typical:.1f} over 200 random test patches"
+         + (": the worst answers come from flat patches, where no comb can form." if np.median(texture) < 0.5 * typical
+            else ": they are not simply the flattest patches."))
 
 # %% [markdown]
 # How sure are these numbers? The test set has a few dozen images; the patches of one image
