@@ -155,9 +155,9 @@ Markdown(f"With QF1 < QF2 the proposed estimator gets AvgAcc {low['proposed']:.3
          "at q2 would also give. "
          f"The proposed estimator {'is' if high['proposed'] > max(high[m] for m in others) else 'is not'} the most "
          "accurate method there (the paper: it clearly outperforms [5] and [7] when QF1 >= QF2); but against the best "
-         f"constant for those QF1 values ({', '.join(map(str, qf1_high))}: always answering the table "
-         f"{' '.join(map(str, oracle['q1']))}, chosen knowing them, scores {oracle['AvgAcc']:.3f}) "
-         + figures.versus_prior(high["proposed"], {"that constant": oracle["AvgAcc"]}) + ".")
+         f"constant for those QF1 values ({', '.join(map(str, qf1_high))}: always answering the steps "
+         f"{' '.join(map(str, oracle['q1']))}, nearest QF {int(rs.nearest_qf(oracle['q1'][None])[0])}, chosen knowing "
+         f"them) " + figures.versus_prior(high["proposed"], {"oracle": oracle["AvgAcc"]}, "that constant") + ".")
 
 # %% [markdown]
 # ### What the averages hide: every patch's answer

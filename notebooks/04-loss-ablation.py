@@ -99,8 +99,8 @@ ablation
 # %%
 ours = {r["method"]: (r["AvgAcc"], r["AvgMSE"]) for r in rows}
 (acc_l, mse_l), (acc_r, mse_r) = ours["class head, loss L"], ours["class head, loss Lr"]
-pq = rs.per_qf1(tid["class head, loss L"]).set_index("qf1").join(
-    rs.per_qf1(tid["class head, loss Lr"]).set_index("qf1"), lsuffix=" L", rsuffix=" Lr")
+pq = rs.per_qf1(tid["class head, loss L"]).merge(rs.per_qf1(tid["class head, loss Lr"]), on="qf1",
+                                                   suffixes=(" L", " Lr")).set_index("qf1")
 gap = (pq["AvgAcc L"] - pq["AvgAcc Lr"]).sort_values()
 (pacc_l, pmse_l, _), (pacc_r, pmse_r, _) = (rs.PAPER["loss ablation, QF2 90", m] for m in ("class head, loss L",
                                                                                         "class head, loss Lr"))

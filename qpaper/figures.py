@@ -14,7 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from . import experiments as ex
+from .backend import import_backend_quietly
+
+import_backend_quietly()  # notebooks import this module first; TensorFlow's C++ start-up lines would land in them
+from . import experiments as ex  # noqa: E402 (these import Keras)
 from . import paths, profiles, regions
 from .jpeg import NC
 from .losses import C
@@ -67,8 +70,6 @@ def setup(profile: str, seed: int = 0, datasets=(), models=(), style: bool = Tru
     a model's training set is built first when the model must be trained). Prints one line."""
     import matplotlib.pyplot as plt
 
-    from .backend import import_backend_quietly
-    import_backend_quietly()  # TensorFlow's C++ start-up lines would land in the executed notebook
     if style:
         plt.rcParams.update(STYLE)
     started = rs.now()
@@ -231,16 +232,18 @@ def curves_text(curves: dict, main: str | None = None) -> str:
 CLEAR = 0.01  # an AvgAcc difference smaller than this is "about the same" (one seed; see the notebooks' intervals)
 
 
-def versus_prior(acc: float, priors: dict) -> str:
+def versus_prior(acc: float, priors: dict, what: str = "the best constant prior") -> str:
     """How an AvgAcc stands against the constant priors (label -> AvgAcc), naming the better one:
     above it, about level with it (within CLEAR), or below it: "no better than a constant"."""
     best = max(priors, key=priors.get)
+    ref = f"{what} ({best}, {priors[best]:.3f})" if len(priors) > 1 or what == "the best constant prior" else \
+        f"{what} ({priors[best]:.3f})"
     d = acc - priors[best]
     if d > CLEAR:
-        return f"it is {d:.3f} above the best constant prior ({best}, {priors[best]:.3f})"
+        return f"it is {d:.3f} above {ref}"
     if d >= -CLEAR:
-        return f"it is level with the best constant prior ({best}, {priors[best]:.3f}): no better than a constant answer"
-    return f"it is {-d:.3f} below the best constant prior ({best}, {priors[best]:.3f}): worse than a constant answer"
+        return f"it is level with {ref}: no better than a constant answer"
+    return f"it is {-d:.3f} below {ref}: worse than a constant answer"
 
 
 def best_constant(qf1s, nc: int = 15) -> dict:
