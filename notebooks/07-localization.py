@@ -52,7 +52,6 @@ stride = None  # window stride (None: the profile's; the paper uses 1)
 
 # %%
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 from IPython.display import Markdown
 
@@ -150,13 +149,13 @@ for i in show:
     _, mask, _, res = maps[i]
     truth = regions.truth_at_windows(mask, stride)
     sp = examples[i]["splice"]
-    donors = [d for d in np.unique(truth) if d > 0]
-    cover = {d: float(res["mask"][truth == d].mean()) for d in donors}
+    cover = regions.donor_cover(res["mask"], truth)
+    donors = [d for d in cover if d > 0]
     missed = [d for d in donors if cover[d] < 0.5]
     found.append(f"*{examples[i]['case']}*: the clusters cover "
                  + ", ".join(f"{cover[d]:.0%} of the donor with QF1 {sp.qf1[d] if sp.qf1[d] is not None else 'none'}"
                              for d in donors)
-                 + f" and {float(res['mask'][truth == 0].mean()):.0%} of the background"
+                 + f" and {cover[0]:.0%} of the background"
                  + (f": they miss the donor{'s' if len(missed) > 1 else ''} with QF1 "
                     + ", ".join(str(sp.qf1[d]) for d in missed) if missed else ": every donor is found"))
 Markdown("Row by row: " + "; ".join(lines) + f". {n_const} of {sum(len(x) for x in drawn)} maps are constant (one "

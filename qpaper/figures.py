@@ -594,6 +594,7 @@ def confusion_figure(conf: pd.DataFrame, title: str = "", ax=None):
                 ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, ec="crimson", lw=1.2))
     fig.colorbar(im, ax=ax, fraction=0.04, label="share of the true QF1's patches")
     ax.set_title(title, fontsize=10)
+    fig.tight_layout()
     return fig
 
 

@@ -180,6 +180,14 @@ def match_labels(labels: np.ndarray, truth: np.ndarray) -> np.ndarray:
     return np.vectorize(new.get)(labels) if labels.size else labels
 
 
+def donor_cover(found: np.ndarray, truth: np.ndarray) -> dict:
+    """For each donor label d > 0 of ``truth`` (at window centres, :func:`truth_at_windows`), the
+    share of its windows that the mask ``found`` marks, and under key 0 the share of background
+    windows marked (false alarms)."""
+    found, truth = np.asarray(found, bool), np.asarray(truth)
+    return {int(d): float(found[truth == d].mean()) for d in np.unique(truth)}
+
+
 def auc(score: np.ndarray, truth: np.ndarray) -> float:
     """Area under the ROC curve (Mann-Whitney U with mid-ranks); NaN if one class is empty."""
     s, t = np.asarray(score, float).ravel(), np.asarray(truth, bool).ravel()

@@ -345,3 +345,11 @@ def test_cluster_colours_follow_the_truth_they_overlap():
     assert (m[:3, :3] == 1).all() and (m[6:, 6:] == 2).all() and m[0, 9] == 3 and m[5, 5] == 0
     missed = np.zeros((10, 10), int)  # one cluster only: the donors are missed and keep the background's colour
     assert (regions.match_labels(missed, truth) == 0).all()
+
+
+def test_donor_cover_counts_found_windows_per_donor():
+    truth = np.zeros((4, 5), int)
+    truth[0, :2], truth[3, 3:] = 1, 2
+    found = np.zeros((4, 5), bool)
+    found[0, 0], found[3, 3:], found[1, 1] = True, True, True
+    assert regions.donor_cover(found, truth) == {0: 1 / 16, 1: 0.5, 2: 1.0}
