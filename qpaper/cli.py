@@ -307,6 +307,7 @@ def cmd_notebooks(a):
 def cmd_report(a):
     from pathlib import Path
 
+    import_backend_quietly()  # report imports the models' modules: no TensorFlow start-up lines on the console
     from . import registry, report
     root = getattr(a, "root", None)
     if a.action == "example":

@@ -68,8 +68,9 @@ def results_markdown(profile: str, root: Path) -> str:
     if timings.exists():
         t = pd.read_csv(timings)
         minutes = f"{t['seconds'].sum() / 60:.1f} min"
-        lines[0] += (f" The {len(t)} notebooks (evaluations included) ran in "
-                     f"{_link(minutes, f'results/{profile}/notebooks/timings.csv')}.")
+        lines[0] += (f" The {len(t)} notebooks ran in {_link(minutes, f'results/{profile}/notebooks/timings.csv')}"
+                     " (evaluations that an earlier run cached in `data/processed/evaluations` are read, not"
+                     " recomputed; the quick start's row gives a fresh clone's time).")
     s = pd.read_csv(tables / "tables1-4-summary.csv")
     for r in s.itertuples():
         src = rel(f"tables1-4-summary.md")
