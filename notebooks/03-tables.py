@@ -58,7 +58,7 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from qpaper import figures, paths
+from qpaper import figures, jpeg, paths
 from qpaper import results as rs
 
 names = [f"qf2-{q}-{s}" for q in (90, 80) for s in ("test", "test-aligned")]
@@ -193,6 +193,25 @@ Markdown(f"For QF1 below 90 the nearest QF of the estimate is the true one for "
             + ("one answer whatever the truth, the default of a network that sees no trace there."
                if (top[high_q] == default).all() and len(high_q) > 1 else "the answers differ by row.")
             if high_q else ""))
+
+# %% [markdown]
+# The same, one coefficient at a time: the step q1 of coefficient 6 (zig-zag, from 1), true
+# against estimated. Each true QF1 gives one true step here, so a row mixes the QF1 values that
+# share it.
+
+# %%
+c6 = rs.coefficient_confusion(pred90["proposed"], 6)
+fig = figures.confusion_figure(c6, f"QF2 90, aligned: coefficient 6, true vs estimated step ({profile})")
+S.save_figure(fig, "confusion-qf2-90-aligned-coefficient-6",
+              S.provenance(models=["qf2-90-class-Lr"], datasets=["qf2-90-test-aligned"], coefficient=6))
+plt.show()
+
+# %%
+right6 = {int(t): float(c6.loc[t, t]) if t in c6.columns else 0.0 for t in c6.index}
+qf1s = [int(q) for q in pred90["proposed"]["qf1_names"] if str(q).isdigit()]
+step_of = {t: [q for q in qf1s if int(jpeg.zigzag(jpeg.standard_table(q))[5]) == t] for t in right6}
+Markdown("Coefficient 6 is right for " + "; ".join(
+    f"{v:.0%} of the patches whose step is {t} (QF1 {', '.join(map(str, step_of[t]))})" for t, v in right6.items()) + ".")
 
 # %% [markdown]
 # The six aligned test patches the proposed estimator gets most wrong (the largest squared error

@@ -387,6 +387,14 @@ def qf1_confusion(pred: dict, aligned=None) -> pd.DataFrame:
     return t.loc[order]
 
 
+def coefficient_confusion(pred: dict, k: int, aligned=None) -> pd.DataFrame:
+    """Rows: the true q1 of coefficient ``k`` (1-based zig-zag); columns: the estimated one;
+    cells: the share of that true value's patches (each row sums to 1)."""
+    sel = np.ones(len(pred["q_hat"]), bool) if aligned is None else pred["meta"]["aligned"] == aligned
+    return pd.crosstab(pd.Series(pred["q_true"][sel, k - 1], name=f"true q1 of coefficient {k}"),
+                       pd.Series(pred["q_hat"][sel, k - 1], name=f"estimated q1 of coefficient {k}"), normalize="index")
+
+
 def bootstrap(preds: dict, n: int = 1000, seed: int = 0, aligned=None, level: float = 0.95) -> pd.DataFrame:
     """AvgAcc of each method (label -> :func:`predictions` of one dataset) with a bootstrap
     interval over the test *images* (patches of one image move together; QF1 values weigh the

@@ -66,3 +66,12 @@ def test_bootstrap_point_equals_the_tables_and_intervals_pair_the_draws():
     other = fake(noisy, n_images=5)
     with pytest.raises(ValueError, match="another dataset"):
         rs.bootstrap({"a": a, "x": other}, n=10)
+
+
+def test_coefficient_confusion_by_hand():
+    table = {q: jpeg.zigzag(jpeg.standard_table(q))[:15] for q in (60, 75, 95)}
+    p = fake(lambda q, img, rng: table[75] if q == 95 else table[q])  # QF1 95 answered with QF 75's steps
+    c = rs.coefficient_confusion(p, 1)
+    t60, t75, t95 = (int(table[q][0]) for q in (60, 75, 95))
+    assert c.loc[t60, t60] == 1 and c.loc[t75, t75] == 1 and c.loc[t95, t75] == 1
+    assert np.allclose(c.sum(axis=1), 1)
