@@ -233,8 +233,7 @@ S.save_figure(fig, "worst-patches-qf2-90-aligned", S.provenance(models=["qf2-90-
 plt.show()
 
 # %%
-texture = np.array([float(np.std(figures.patches_of(paths.dataset_dir(profile, "qf2-90-test-aligned", seed), [i])))
-                    for i in worst])
+texture = np.array([float(np.std(v)) for v in xw])  # the worst patches, read once above
 rest = np.random.default_rng(seed).choice(len(err), min(200, len(err)), replace=False)
 typical = float(np.median([np.std(v) for v in figures.patches_of(paths.dataset_dir(profile, "qf2-90-test-aligned",
                                                                                        seed), rest)]))

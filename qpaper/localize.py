@@ -333,41 +333,40 @@ def dense_qmap(model, rgb: np.ndarray, tile: int = 192, nc: int = NC, progress: 
     return qm
 
 
-def colour_png(m: np.ndarray, cmap: str = "viridis", vmin=None, vmax=None) -> bytes:
-    """A map as PNG bytes through a matplotlib colour map."""
+def _rgb(m: np.ndarray, lo, hi, cmap: str) -> np.ndarray:
+    """Values through a matplotlib colour map scaled to [lo, hi]: uint8 RGB."""
+    import matplotlib
+    m = np.asarray(m, dtype=np.float64)
+    return (matplotlib.colormaps[cmap]((m - lo) / (hi - lo) if hi > lo else np.zeros_like(m))[..., :3] * 255
+            ).astype(np.uint8)
+
+
+def _png(rgb: np.ndarray) -> bytes:
     import io
 
-    import matplotlib
     from PIL import Image
-    m = np.asarray(m, dtype=np.float64)
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def colour_png(m: np.ndarray, cmap: str = "viridis", vmin=None, vmax=None) -> bytes:
+    """A map as PNG bytes through a matplotlib colour map."""
     lo = np.nanmin(m) if vmin is None else vmin
     hi = np.nanmax(m) if vmax is None else vmax
-    rgba = matplotlib.colormaps[cmap]((m - lo) / (hi - lo) if hi > lo else np.zeros_like(m))
-    buf = io.BytesIO()
-    Image.fromarray((rgba[..., :3] * 255).astype(np.uint8)).save(buf, "PNG")
-    return buf.getvalue()
+    return _png(_rgb(m, lo, hi, cmap))
 
 
 def map_png(m: np.ndarray, size, stride: int, cmap: str = "viridis", vmin=None, vmax=None, band: int = 256) -> bytes:
     """``colour_png(to_pixels(m, size, stride))`` drawn a band of ``band`` rows at a time: the
     same PNG, with memory for three bytes a pixel instead of a float64 RGBA image."""
-    import io
-
-    import matplotlib
-    from PIL import Image
-
     from .regions import to_pixels
-    h, w = size
-    lo = np.nanmin(m)  # every window's centre is some pixel's nearest, so these are the picture's range if vmin is None else vmin
+    lo = np.nanmin(m) if vmin is None else vmin  # every window's centre is some pixel's nearest, so these are the picture's range
     hi = np.nanmax(m) if vmax is None else vmax
-    colours = matplotlib.colormaps[cmap]
-    rgb = np.empty((h, w, 3), np.uint8)
-    for a in range(0, h, band):
-        v = to_pixels(m, size, stride, slice(a, a + band)).astype(np.float64)
-        rgb[a:a + band] = (colours((v - lo) / (hi - lo) if hi > lo else np.zeros_like(v))[..., :3] * 255).astype(np.uint8)
-    buf = io.BytesIO()
-    Image.fromarray(rgb).save(buf, "PNG")
-    return buf.getvalue()
+    rgb = np.empty((*size, 3), np.uint8)
+    for a in range(0, size[0], band):
+        rgb[a:a + band] = _rgb(to_pixels(m, size, stride, slice(a, a + band)), lo, hi, cmap)
+    return _png(rgb)
 
 
 def score_splice(splice, model, stride: int, seed: int = 0, path: str = "auto") -> dict:
