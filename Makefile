@@ -51,6 +51,7 @@ bench: $(STAMP)  ## benchmarks: ratios measured in one run (bench-arch: the back
 	$(BIN)/python benchmarks/bench_estimate.py
 	$(BIN)/python benchmarks/bench_batch.py
 	$(BIN)/python benchmarks/bench_wide.py
+	$(BIN)/python benchmarks/bench_cluster.py
 
 bench-arch: datasets  ## which backbone learns on 2 cores: each trained for the same time on the mini data
 	$(BIN)/python benchmarks/bench_arch.py

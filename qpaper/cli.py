@@ -125,7 +125,7 @@ def cmd_dataset_build(a):
     if a.patches_per_qf1:
         over["patches_per_qf1"] = a.patches_per_qf1
     spec = dataset_spec(a.profile, a.split, a.qf2, a.seed, shift, **over)
-    m = build(spec, a.out, workers=a.workers, progress=not a.quiet)
+    m = build(spec, a.out, workers=a.workers, progress=not a.quiet, scheduler=a.scheduler)
     print(f"{m['count']} patches in {a.out} ({m['build_seconds']} s); content sha256 {m['content_sha256']}")
 
 
@@ -177,30 +177,19 @@ def cmd_estimate(a):
     kw = dict(model=a.model, method=a.method, window=a.window, max_windows=a.max_windows,
               max_megapixels=a.max_megapixels or None, seed=a.seed)
     from pathlib import Path
-    if len(a.files) == 1 and not Path(a.files[0]).is_dir() and not a.csv:  # one file: the full report
+    if len(a.files) == 1 and not Path(a.files[0]).is_dir() and not (a.csv or a.jsonl or a.resume or a.scheduler):
+        # one file: the full report
         estimate.precheck(a.files[0])  # a refusal before the backend starts
         if a.method == "cnn":
             import_backend_quietly()
         r = estimate.run(a.files[0], progress=not a.quiet and not a.json, **kw)
         print(json.dumps(r, indent=1) if a.json else estimate.format_text(r))
         return
-    files = estimate.expand_inputs(a.files)
-    if a.csv:
-        paths.check_output_file(Path(a.csv), inputs=[*files, *a.files])
-    if not files:
-        raise ValueError(f"no JPEG file (.jpg, .jpeg, .jpe, .jfif) in {' '.join(a.files)}")
-    if a.method == "cnn":
-        import_backend_quietly()
-    rows, failed = [], 0
-    for r in estimate.run_many(a.files, progress=not a.quiet, **kw):
-        failed += "error" in r
-        rows.append(estimate.csv_row(r))
-        print(json.dumps(r) if a.json else estimate.summary_line(r), flush=True,
-              file=sys.stderr if a.csv == "-" else sys.stdout)  # with --csv -, stdout holds the table alone
-    if a.csv:
-        estimate.write_csv(rows, a.csv)
+    from . import batch
+    failed, n = batch.run(a.files, csv_path=a.csv, jsonl_path=a.jsonl, json_lines=a.json, resume=a.resume,
+                          scheduler=a.scheduler, progress=not a.quiet, **kw)
     if failed:
-        print(f"qpaper: error: {failed} of {len(rows)} files could not be estimated (their reasons are in the output)",
+        print(f"qpaper: error: {failed} of {n} files could not be estimated (their reasons are in the output)",
               file=sys.stderr)
         return 2
 
@@ -401,6 +390,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--encoder", choices=["opencv", "pillow"])
     s.add_argument("--subsampling", choices=["4:2:0", "4:2:2", "4:4:4"])
     s.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    s.add_argument("--scheduler", metavar="ADDRESS", help="make the shards on a Dask cluster (tcp://host:8786, or "
+                   "local:N worker processes here; needs qpaper[cluster]): the same bytes as a local build")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_dataset_build)
     s = d.add_parser("info", help="counts per QF1 and aligned flag, and the content digest")
@@ -456,8 +447,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("files", nargs="+", metavar="FILE", help="JPEG files or folders (searched recursively for "
                    ".jpg/.jpeg); one file gets the full report, several get one line or row each")
     s.add_argument("--json", action="store_true", help="JSON instead of text (JSON Lines, one per file, for several)")
-    s.add_argument("--csv", metavar="PATH", help="also write one row per file to a CSV table (- : standard output; "
-                                                 "never one of the inputs)")
+    s.add_argument("--csv", metavar="PATH", help="also write one row per file to a CSV table: rows reach PATH.partial "
+                   "as files finish, PATH at the end in input order (- : standard output; never one of the inputs)")
     s.add_argument("--model", help=".keras model (default: the registered model for the file's QF2)")
     s.add_argument("--method", default="cnn", choices=["cnn", "galvan", "bianchi"])
     s.add_argument("--window", nargs=2, type=_number(int, 0, None, "pixel offset"), metavar=("X", "Y"),
@@ -467,6 +458,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--max-megapixels", type=_number(float, 0, None, "megapixels"), default=120.0,
                    help="refuse larger images (0: no limit)")
     s.add_argument("--seed", type=SEED, default=0)
+    s.add_argument("--jsonl", metavar="PATH", help="also write the JSON of each file, one per line, to PATH (- : "
+                   "standard output)")
+    s.add_argument("--resume", action="store_true", help="continue a stopped run: the files already in --csv/--jsonl "
+                   "(or PATH.partial, where a run writes as files finish) are skipped; those with an error are tried "
+                   "again")
+    s.add_argument("--scheduler", metavar="ADDRESS", help="run the files on a Dask cluster: its scheduler "
+                   "(tcp://host:8786) or local:N for N worker processes here (needs qpaper[cluster])")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_estimate)
 

@@ -247,7 +247,7 @@ def run(path, model: str | None = None, method: str = "cnn", window=None, max_wi
         max_megapixels: float | None = 120.0, seed: int = 0, nc: int = NC, progress: bool = True,
         models: dict | None = None) -> dict:
     """Everything ``qpaper estimate`` prints, as a dict. ``models``: a cache of loaded models kept
-    across files (see :func:`run_many`)."""
+    across files (see :func:`run_one`, :mod:`qpaper.batch`)."""
     from tqdm import tqdm
     img = read_jpeg(path, max_megapixels)
     q2 = img["q2"]
@@ -416,45 +416,21 @@ def shown(path) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
-def run_many(paths, progress: bool = True, **kw):
-    """:func:`run` on many files, each model loaded once, one progress bar over the files; yields
-    one dict per file, ``{"file", "error"}`` for a file that cannot be estimated or a folder that
-    cannot be read (the others go on). ``kw`` as for :func:`run`."""
-    from tqdm import tqdm
-    errors = []
-    files = expand_inputs(paths, errors)
-    for folder, why in errors:
-        yield {"file": str(folder), "error": why}
-    cache = {}
-    with tqdm(total=len(files), unit="file", desc="estimating", disable=not progress) as bar:
-        for f in files:
-            try:
-                yield run(f, progress=False, models=cache, **kw)
-            except (ValueError, OSError, MemoryError) as e:  # InputError, JpegError, RegistryError, an I/O
-                # error: one line, the batch goes on
-                text = str(e).strip()
-                yield {"file": str(f), "error": text.splitlines()[0] if text else type(e).__name__}
-            bar.update(1)
+def run_one(path, models: dict, **kw) -> dict:
+    """:func:`run` on one file of a batch: its dict, or ``{"file", "error"}`` with the reason in one
+    line when it cannot be estimated (``InputError``, ``JpegError``, ``RegistryError``, an I/O
+    error), so that the batch goes on. ``models``: the cache of loaded models kept across files."""
+    try:
+        return run(path, progress=False, models=models, **kw)
+    except (ValueError, OSError, MemoryError) as e:
+        text = str(e).strip()
+        return {"file": str(path), "error": text.splitlines()[0] if text else type(e).__name__}
 
 
 CSV_FIELDS = (["file", "qf2", "method", "model", "grid_shift"] + [f"q2_{k}" for k in range(1, NC + 1)]
               + [f"q1_{k}" for k in range(1, NC + 1)] + [f"confidence_{k}" for k in range(1, NC + 1)]
               + [f"note_{k}" for k in range(1, NC + 1)] + ["nearest_qf1", "nearest_matches", "verdict", "warnings",
                                                            "error"])
-
-
-def write_csv(rows: list, path) -> None:
-    """The rows of :func:`csv_row` as a CSV table at ``path`` (``qpaper estimate --csv``; ``-``:
-    standard output; links and devices written through, see :func:`qpaper.paths.write_output`)."""
-    import csv
-    import io
-
-    from .paths import write_output
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=CSV_FIELDS)
-    w.writeheader()
-    w.writerows(rows)
-    write_output(path, buf.getvalue().encode("utf-8", "surrogateescape"))  # names as their bytes
 
 
 def csv_row(r: dict) -> dict:

@@ -46,18 +46,52 @@ def _worker_init(spec_dict, data_dir):
     _WORKER["ds"] = DJpegDataset(DatasetSpec.from_dict(spec_dict), data_dir)
 
 
-def _build_shard(args):
-    k, units, out = args
-    ds = _WORKER["ds"]
+def shard_files(ds: DJpegDataset, k: int, units: range) -> dict:
+    """Shard ``k`` (the patches of ``units``) as .npy bytes by file name; the same bytes wherever
+    it is made (each unit draws from its own seeded generator)."""
     arrays = dict(zip(ds.arrays, ds.shard(units)))
-    info = {"index": k, "units": [units.start, units.stop], "count": int(len(arrays["x"])), "files": {}}
-    for a, name in _shard_names(k, ds.arrays).items():
-        data = _npy_bytes(arrays[a])
+    return {name: _npy_bytes(arrays[a]) for a, name in _shard_names(k, ds.arrays).items()}
+
+
+def store_shard(out, k: int, units: range, files: dict) -> dict:
+    """Write shard ``k``'s files (temporary names, renamed), then its done-marker, last: a shard
+    without the marker is incomplete and is built again."""
+    info = {"index": k, "units": [units.start, units.stop], "files": {}}
+    for name, data in files.items():
         atomic_write_bytes(Path(out) / name, data)
-        info["files"][a] = {"name": name, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
-    # the marker is written last: a shard without it is incomplete and is rebuilt
+        info["files"][name.split("-")[0]] = {"name": name, "sha256": hashlib.sha256(data).hexdigest(),
+                                             "bytes": len(data)}
+    info["count"] = int(np.load(Path(out) / info["files"]["meta"]["name"], mmap_mode="r").shape[0])
     atomic_write_bytes(Path(out) / f"done-{k:05d}.json", json.dumps(info, sort_keys=True).encode())
     return info
+
+
+def _build_shard(args):
+    k, units, out = args
+    return store_shard(out, k, units, shard_files(_WORKER["ds"], k, units))
+
+
+_DATASETS = {}  # a Dask worker's DJpegDataset of the spec it builds
+
+
+def _shard_task(k, start, stop, spec: dict, data_dir):
+    key = (json.dumps(spec, sort_keys=True), data_dir)
+    if key not in _DATASETS:
+        cv2.setNumThreads(1)
+        _DATASETS.clear()
+        _DATASETS[key] = DJpegDataset(DatasetSpec.from_dict(spec), data_dir)
+    return shard_files(_DATASETS[key], k, range(start, stop))
+
+
+def _on_cluster(c, spec: DatasetSpec, data_dir, todo):
+    """The shards ``todo`` ((index, unit range, out)) made on the workers of client ``c`` and
+    written here as each arrives; yields each shard's info."""
+    from .cluster import as_finished
+    data_dir = None if data_dir is None else os.path.abspath(data_dir)
+    out = {k: o for k, _, o in todo}
+    jobs = ((k, units.start, units.stop) for k, units, _ in todo)
+    for (k, start, stop), fut in as_finished(c, _shard_task, jobs, spec.to_dict(), data_dir):
+        yield store_shard(out[k], k, range(start, stop), fut.result())
 
 
 def _shard_complete(out: Path, k: int) -> dict | None:
@@ -105,12 +139,17 @@ def claim_folder(out: Path, spec: dict) -> None:
 
 
 def build(spec: DatasetSpec, out_dir, workers: int | None = None, data_dir=None, progress: bool = True,
-          log=print) -> dict:
+          log=print, scheduler: str | None = None) -> dict:
     """Generate ``spec`` into shards under ``out_dir`` with ``workers`` processes (default: all
-    cores) and write ``manifest.json`` last. Complete shards from an earlier (killed) build of the
-    same spec are kept; a folder holding another spec is refused."""
+    cores), or on the Dask cluster ``scheduler`` (an address or ``local:N``, see
+    :mod:`qpaper.cluster`: workers make the shards, this process writes them), and write
+    ``manifest.json`` last. Complete shards from an earlier (killed) build of the same spec are
+    kept; a folder holding another spec is refused."""
     out = Path(out_dir)
     t0 = time.time()
+    if scheduler:
+        from . import cluster
+        cluster.require()  # a missing Dask claims no folder either
     ds = DJpegDataset(spec, data_dir)  # first: an invalid source claims no folder (issue 25, item 3)
     out.mkdir(parents=True, exist_ok=True)
     claim_folder(out, spec.to_dict())
@@ -119,10 +158,16 @@ def build(spec: DatasetSpec, out_dir, workers: int | None = None, data_dir=None,
     done = {k: info for k in range(len(shards)) if (info := _shard_complete(out, k))}
     todo = [(k, shards[k], str(out)) for k in range(len(shards)) if k not in done]
     workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
-    log(f"dataset: {len(ds)} patches in {len(shards)} shards ({len(done)} already built), {workers} worker(s)")
+    log(f"dataset: {len(ds)} patches in {len(shards)} shards ({len(done)} already built), "
+        + (f"Dask scheduler {scheduler}" if scheduler else f"{workers} worker(s)"))
     bar = tqdm(total=len(ds), initial=sum(i["count"] for i in done.values()), unit="patch",
                disable=not progress, desc="building")
-    if todo:
+    if todo and scheduler:
+        with cluster.client(scheduler) as c:
+            for info in _on_cluster(c, spec, data_dir, todo):
+                done[info["index"]] = info
+                bar.update(info["count"])
+    elif todo:
         if workers == 1:
             _worker_init(spec.to_dict(), data_dir)
             results = map(_build_shard, todo)

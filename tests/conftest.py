@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 
@@ -17,3 +19,23 @@ def coffee():
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+@pytest.fixture(scope="session")
+def registry_dir(tmp_path_factory):
+    """A registry with one tiny (untrained) QF2-90 class model, the way report.models writes it."""
+    import keras
+
+    from qpaper import model
+    from qpaper.paths import sha256_file
+    from qpaper.train import save_model
+    root = tmp_path_factory.mktemp("models")
+    run = root / "mini" / "qf2-90-class-Lr"
+    run.mkdir(parents=True)
+    keras.utils.set_random_seed(0)
+    save_model(model.build_model("class", depth=7, growth=4), run / "model.keras")
+    entry = {"name": "qf2-90-class-Lr", "path": "qf2-90-class-Lr/model.keras", "profile": "mini", "qf2": 90,
+             "head": "class", "loss": "Lr", "channels": "rgb", "depth": 7, "metrics": {},
+             "sha256": sha256_file(run / "model.keras")}
+    (root / "mini" / "manifest.json").write_text(json.dumps({"models": [entry]}))
+    return root

@@ -1,0 +1,312 @@
+"""Many files at once: ``qpaper estimate FILES/FOLDERS --csv/--jsonl`` (issue 23), its outputs
+growing as files finish and surviving a stopped run, in one process or on a Dask cluster
+(:mod:`qpaper.cluster`).
+
+An output PATH is written in two steps. While the batch runs, each finished file appends one whole
+record (one write, flushed) to ``PATH.partial``, in the order the files finish. At the end the
+records are written to PATH in the order of the inputs (a temporary name, then a rename): the bytes
+of a one-process run, whatever the number of workers and the order they finished in. Then
+``PATH.partial`` goes. ``--resume`` reads PATH and ``PATH.partial``, keeps their whole records (a
+torn last one, from a killed run, is dropped) and estimates only the files missing from them; a file
+whose record holds an error is tried again.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import sys
+import threading
+from contextlib import ExitStack
+from pathlib import Path
+
+from . import cluster, estimate
+from .paths import atomic_write_bytes, check_output_file, write_output
+
+ENCODING = dict(encoding="utf-8", errors="surrogateescape")  # file names as their bytes
+
+
+def _csv_text(values: list) -> str:
+    buf = io.StringIO()
+    csv.writer(buf).writerow(values)
+    return buf.getvalue()
+
+
+class Table:
+    """One output of a batch: ``kind`` "csv" (the columns of :data:`estimate.CSV_FIELDS`) or
+    "jsonl" (the dicts of ``--json``, one per line). ``-``, a device or a FIFO is written once at
+    the end (no partial, no resume); a regular file or a new name grows in ``PATH.partial``."""
+
+    def __init__(self, path, kind: str):
+        self.name, self.kind = str(path), kind
+        self.path = Path(path)
+        self.stream = self.name == "-" or (self.path.exists() and not self.path.is_file())
+        self.partial = self.path.with_name(self.path.name + ".partial")
+        self.header = _csv_text(estimate.CSV_FIELDS) if kind == "csv" else ""
+        self.kept: dict[str, str] = {}  # file -> record, from an earlier run
+        self.methods: set[str] = set()  # the methods of the kept records
+        self.new: dict[str, str] = {}  # file -> record, from this run
+        self._f = None
+
+    def encode(self, r: dict) -> str:
+        if self.kind == "jsonl":
+            return json.dumps(r) + "\n"
+        row = estimate.csv_row(r)
+        return _csv_text([row[k] for k in estimate.CSV_FIELDS])
+
+    def records(self, path: Path) -> list[tuple[str, str, bool, str]]:
+        """(file, record, holds an error, method) for each whole record of ``path``; a torn last record is
+        dropped, a damaged one followed by others is refused (the file was not written by a run)."""
+        if not path.exists():
+            return []
+        with open(path, newline="", **ENCODING) as f:
+            text = f.read()
+        chunks = []  # (record text, parsed) in order; parsed None when the record is not whole
+        if self.kind == "jsonl":
+            for line in io.StringIO(text, newline="\n"):
+                try:
+                    r = json.loads(line) if line.endswith("\n") else None
+                except ValueError:
+                    r = None
+                chunks.append((line, r if isinstance(r, dict) and isinstance(r.get("file"), str) else None))
+            got = [(r["file"], line, "error" in r, r.get("method", "")) if r else None for line, r in chunks]
+        else:
+            consumed = []
+
+            def lines(src=io.StringIO(text, newline="")):
+                for line in src:
+                    consumed.append(line)
+                    yield line
+
+            reader = csv.reader(lines())
+            try:
+                header = next(reader, None)
+            except csv.Error:
+                header = None
+            if header is None and not text:
+                return []
+            if header != estimate.CSV_FIELDS:
+                raise ValueError(f"{path} is not a table of qpaper estimate (its columns differ): not resuming it")
+            got = []
+            while True:
+                consumed.clear()
+                try:
+                    fields = next(reader)
+                except StopIteration:
+                    break
+                except csv.Error:
+                    fields = None
+                whole = fields is not None and len(fields) == len(estimate.CSV_FIELDS) and consumed[-1].endswith("\n")
+                if whole:
+                    row = dict(zip(estimate.CSV_FIELDS, fields))
+                    got.append((row["file"], _csv_text(fields), bool(row["error"]), row["method"]))
+                else:
+                    got.append(None)
+                    if fields is None:
+                        break
+        for k, g in enumerate(got):
+            if g is None and k < len(got) - 1:
+                raise ValueError(f"{path}: record {k + 1} is damaged and others follow it; it was not written by a "
+                                 "stopped run, so it is not resumed (move it away to start over)")
+        return [g for g in got if g is not None]
+
+    def load(self) -> None:
+        """The whole, error-free records of PATH, then of ``PATH.partial`` (the later wins)."""
+        for path in (self.path, self.partial):
+            for f, rec, failed, method in self.records(path):
+                self.kept.pop(f, None)
+                if not failed:
+                    self.kept[f] = rec
+                    self.methods.add(method)
+
+    def start(self) -> None:
+        """``PATH.partial`` holds the kept records, then grows (locked against a second run)."""
+        import fcntl
+        if self.stream:
+            return
+        atomic_write_bytes(self.partial, (self.header + "".join(self.kept.values())).encode(**ENCODING))
+        self._f = open(self.partial, "a", newline="", **ENCODING)
+        try:
+            fcntl.flock(self._f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._f.close()
+            self._f = None
+            raise ValueError(f"{self.partial} is being written by another qpaper run") from None
+
+    def add(self, r: dict) -> None:
+        rec = self.encode(r)
+        self.new[r["file"]] = rec
+        if self._f is not None:
+            self._f.write(rec)  # one whole record, then flushed: a killed run leaves whole records
+            self._f.flush()
+
+    def close(self) -> None:
+        if self._f is not None:
+            self._f.close()
+            self._f = None
+
+    def finish(self, order: list[str]) -> None:
+        """PATH: the header, then a record for each file of ``order`` (this run's, else the kept
+        one), then kept records of files not in ``order``; ``PATH.partial`` removed."""
+        seen, body = set(), []
+        for f in order:
+            rec = self.new.get(f, self.kept.get(f))
+            if rec is not None and f not in seen:
+                seen.add(f)
+                body.append(rec)
+        body += [rec for f, rec in self.kept.items() if f not in seen]
+        write_output(self.name, (self.header + "".join(body)).encode(**ENCODING))
+        self.close()
+        if not self.stream and self.partial.exists():
+            self.partial.unlink()
+
+
+def run(inputs, csv_path=None, jsonl_path=None, json_lines: bool = False, resume: bool = False,
+        scheduler: str | None = None, progress: bool = True, out=None, err=None, **kw) -> tuple[int, int]:
+    """Estimate every JPEG of ``inputs`` (files and folders, as :func:`estimate.expand_inputs`) into
+    the tables ``csv_path`` and ``jsonl_path``, printing one line per file (``json_lines``: the dict)
+    in the order of the inputs. ``resume``: skip the files the tables already hold. ``scheduler``:
+    a Dask scheduler address or ``local:N`` (:func:`qpaper.cluster.client`). Returns (files that
+    could not be estimated, files estimated now). ``kw`` as for :func:`estimate.run`."""
+    out, err = out or sys.stdout, err or sys.stderr
+    folder_errors = []
+    files = estimate.expand_inputs(inputs, folder_errors)
+    named = [(p, k) for p, k in ((csv_path, "csv"), (jsonl_path, "jsonl")) if p]
+    if len({str(p) for p, _ in named}) < len(named) or [str(p) for p, _ in named].count("-") > 1:
+        raise ValueError("--csv and --jsonl name the same output")
+    tables = [Table(p, k) for p, k in named]
+    for t in tables:
+        check_output_file(t.path, inputs=[*files, *inputs])
+        if not t.stream:
+            check_output_file(t.partial, inputs=[*files, *inputs])
+    if not files and not folder_errors:
+        raise ValueError(f"no JPEG file (.jpg, .jpeg, .jpe, .jfif) in {' '.join(map(str, inputs))}")
+    if resume:
+        if not tables or any(t.stream for t in tables):
+            raise ValueError("--resume needs --csv FILE or --jsonl FILE (a regular file): the table it continues")
+        for t in tables:
+            t.load()
+            other = t.methods - {kw.get("method", "cnn")}
+            if other:
+                raise ValueError(f"{t.name} holds rows of --method {' and '.join(sorted(other))}, not "
+                                 f"{kw.get('method', 'cnn')}: resume with the options of the stopped run")
+        done = set.intersection(*(set(t.kept) for t in tables))
+        for t in tables:  # a file missing from one table is estimated again for all of them
+            t.kept = {f: rec for f, rec in t.kept.items() if f in done}
+    else:
+        done = set()
+        for t in tables:
+            if not t.stream and t.partial.exists():
+                raise ValueError(f"{t.partial} holds a stopped run: add --resume to continue it, or remove it")
+    todo = [(i, f) for i, f in enumerate(files) if str(f) not in done]
+    echo = err if any(t.name == "-" for t in tables) else out  # with --csv -, stdout holds the table alone
+    with ExitStack() as stack:
+        c = stack.enter_context(cluster.client(scheduler)) if scheduler else None  # before any output
+        if resume:
+            print(f"resuming: {len(files) - len(todo)} of {len(files)} files already in "
+                  f"{' and '.join(t.name for t in tables)}; estimating {len(todo)}", file=err, flush=True)
+        return _run(tables, files, folder_errors, todo, c, json_lines, progress, echo, err, kw)
+
+
+def _run(tables, files, folder_errors, todo, c, json_lines, progress, echo, err, kw):
+    from tqdm import tqdm
+    for t in tables:
+        t.start()
+    shown = {}  # index -> line, printed in input order
+    order = iter([i for i, _ in todo])
+    nxt = next(order, None)
+    failed = 0
+
+    def record(r):
+        nonlocal failed
+        failed += "error" in r
+        for t in tables:
+            t.add(r)
+
+    try:
+        for folder, why in folder_errors:
+            r = {"file": str(folder), "error": why}
+            record(r)
+            print(json.dumps(r) if json_lines else estimate.summary_line(r), file=echo, flush=True)
+        with tqdm(total=len(files), initial=len(files) - len(todo), unit="file", desc="estimating",
+                  disable=not progress) as bar:
+            for i, r in _results(todo, c, kw):
+                record(r)
+                shown[i] = json.dumps(r) if json_lines else estimate.summary_line(r)
+                while nxt in shown:
+                    print(shown.pop(nxt), file=echo, flush=True)
+                    nxt = next(order, None)
+                bar.update(1)
+    except KeyboardInterrupt:
+        grown = [str(t.partial) for t in tables if not t.stream]
+        if grown:
+            print(f"qpaper: the finished files are in {' and '.join(grown)}: the same command with --resume continues",
+                  file=err, flush=True)
+        raise
+    finally:
+        for t in tables:
+            t.close()
+    order = [str(f) for f, _ in folder_errors] + [str(f) for f in files]
+    for t in tables:
+        t.finish(order)
+    return failed, len(todo) + len(folder_errors)
+
+
+def _results(todo, c, kw):
+    """(index, dict) for each (index, file) of ``todo``: in order in this process, or as they
+    finish on the Dask cluster of client ``c``."""
+    if c is not None:
+        yield from on_cluster(c, todo, kw)
+        return
+    if kw.get("method", "cnn") == "cnn":
+        from .backend import import_backend_quietly
+        import_backend_quietly()
+    models = {}
+    for i, f in todo:
+        yield i, estimate.run_one(f, models, **kw)
+
+
+# ---- on a Dask cluster: the task each worker runs, and its cache ------------------------------
+
+_MODELS = {}  # a worker process's loaded models, kept for its next files
+_STATS = {"files": 0, "loads": 0}
+_ONE_AT_A_TIME = threading.Lock()  # the backend uses the worker's cores inside one estimate
+
+
+def _estimate_task(index, path, kw, env):
+    with _ONE_AT_A_TIME:
+        os.environ.update(env)
+        if kw.get("method", "cnn") == "cnn":
+            from .backend import import_backend_quietly
+            import_backend_quietly()
+        before = len(_MODELS)
+        r = estimate.run_one(Path(path), _MODELS, **kw)
+        _STATS["files"] += 1
+        _STATS["loads"] += len(_MODELS) - before
+        return r
+
+
+def _stats() -> dict:
+    return dict(_STATS)
+
+
+def worker_stats(c) -> dict:
+    """{worker address: {"files", "loads"}}: what each worker estimated and how many models it
+    loaded doing so."""
+    return c.run(_stats)
+
+
+def on_cluster(c, todo, kw: dict):
+    """(index, dict of :func:`qpaper.estimate.run_one`) for each (index, file) of ``todo``, as the
+    workers of client ``c`` finish them (they find the models where this process does); a worker
+    that dies on a file gives that file an error row."""
+    from . import paths
+    env = {"QPAPER_MODELS": os.path.abspath(os.environ.get("QPAPER_MODELS", paths.ROOT / "models"))}
+    for (i, f), fut in cluster.as_finished(c, _estimate_task, ((i, str(f)) for i, f in todo), kw, env):
+        try:
+            yield i, fut.result()
+        except Exception as e:  # the worker died (KilledWorker) or the task could not run there
+            why = str(e).strip().splitlines()[0] if str(e).strip() else ""
+            yield i, {"file": f, "error": f"failed on the cluster: {type(e).__name__}{': ' + why if why else ''}"}
