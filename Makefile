@@ -7,6 +7,7 @@ STAMP := $(VENV)/.installed
 PROFILE ?= mini
 SEED ?= 0
 WORKERS ?=
+SCHEDULER ?=
 
 .PHONY: help env test data reproduce smoke bench bench-arch datasets models notebooks clean gpu-wheels gpu-train gpu-register gpu-recipes lab
 
@@ -27,8 +28,9 @@ test: $(STAMP)  ## run the test suite (builds the env first if needed)
 data: $(STAMP)  ## fetch, verify and prepare the wallpapers (apt-get download + dpkg-deb -x)
 	$(BIN)/qpaper data fetch wallpapers --seed $(SEED)
 
-datasets: $(if $(filter mini,$(PROFILE)),data,$(STAMP))  ## build every dataset the notebooks of PROFILE read
-	$(BIN)/qpaper experiments datasets --profile $(PROFILE) --seed $(SEED) $(if $(WORKERS),--workers $(WORKERS))
+datasets: $(if $(filter mini,$(PROFILE)),data,$(STAMP))  ## build every dataset the notebooks of PROFILE read (SCHEDULER=ADDRESS: on Dask)
+	$(BIN)/qpaper experiments datasets --profile $(PROFILE) --seed $(SEED) $(if $(WORKERS),--workers $(WORKERS)) \
+	  $(if $(SCHEDULER),--scheduler $(SCHEDULER))
 
 models: datasets  ## train the models of PROFILE that are missing (TRAIN=1: retrain them all)
 	$(BIN)/qpaper experiments models --profile $(PROFILE) --seed $(SEED) $(if $(TRAIN),--retrain)

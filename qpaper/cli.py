@@ -273,7 +273,7 @@ def cmd_experiments(a):
 
     from . import experiments
     if a.action == "datasets":
-        experiments.build_datasets(a.profile, a.seed, a.only, a.workers)
+        experiments.build_datasets(a.profile, a.seed, a.only, a.workers, scheduler=getattr(a, "scheduler", None))
     elif a.action == "models":
         experiments.train_models(a.profile, a.seed, a.only, a.retrain)
     else:
@@ -559,6 +559,8 @@ def build_parser() -> argparse.ArgumentParser:
         s.add_argument("--only", nargs="+", metavar="NAME", help="these names only")
         if what == "datasets":
             s.add_argument("--workers", type=int, help="processes (default: all cores)")
+            s.add_argument("--scheduler", metavar="ADDRESS", help="make the shards on a Dask cluster (tcp://host:8786 "
+                           "or local:N; needs qpaper[cluster]): the same bytes")
         if what == "models":
             s.add_argument("--retrain", action="store_true", help="train again even where a model exists")
         s.set_defaults(func=cmd_experiments)

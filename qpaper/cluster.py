@@ -17,7 +17,6 @@ import os
 from contextlib import contextmanager
 
 INSTALL = "pip install 'qpaper[cluster]'"
-CONNECT_TIMEOUT = "20s"  # to reach a scheduler (DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT overrides it)
 PER_WORKER = 2  # tasks in flight per worker thread: enough to keep it busy, few to lose when stopped
 
 
@@ -33,8 +32,8 @@ def require():
 @contextmanager
 def client(scheduler: str):
     """A ``distributed.Client`` on ``scheduler`` (an address, or ``local:N`` for N worker processes
-    here, each with one task at a time and cores / N backend threads, closed afterwards); one line when Dask is missing or the scheduler cannot be
-    reached."""
+    here, each with one task at a time and cores / N backend threads, closed afterwards); one line
+    when Dask is missing or the scheduler cannot be reached."""
     import logging
 
     distributed = require()
@@ -52,11 +51,8 @@ def client(scheduler: str):
                                            dashboard_address=None, silence_logs=logging.ERROR, env=env)
         c = distributed.Client(cluster)
     else:
-        timeout = dask.config.get("distributed.comm.timeouts.connect", CONNECT_TIMEOUT)
-        if timeout == "30s":  # Dask's default: a wrong address should not hang that long
-            timeout = CONNECT_TIMEOUT
-        try:
-            c = distributed.Client(scheduler, timeout=timeout)
+        try:  # Dask's connect timeout (30 s; DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT sets another)
+            c = distributed.Client(scheduler, timeout=dask.config.get("distributed.comm.timeouts.connect"))
         except (OSError, TimeoutError, ValueError, TypeError) as e:
             why = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise ValueError(f"cannot reach the Dask scheduler at {scheduler}: {why}") from None

@@ -11,16 +11,17 @@ from .paths import dataset_dir, models_dir, relative
 from .profiles import MODELS, datasets
 
 
-def build_datasets(profile: str, seed: int = 0, names=None, workers=None, log=print, progress: bool = True) -> dict:
-    """Build (or find already built) the datasets of ``profile``; returns name -> folder. ``log``
-    and ``progress`` (the bar) go to :func:`qpaper.shards.build` too."""
+def build_datasets(profile: str, seed: int = 0, names=None, workers=None, log=print, progress: bool = True,
+                   scheduler: str | None = None) -> dict:
+    """Build (or find already built) the datasets of ``profile``; returns name -> folder. ``log``,
+    ``progress`` (the bar) and ``scheduler`` (a Dask cluster) go to :func:`qpaper.shards.build`."""
     from .shards import build
     out = {}
     specs = datasets(profile, seed)
     for name in names or specs:
         folder = dataset_dir(profile, name, seed)
         log(f"dataset {name}: {folder}")
-        build(specs[name], folder, workers=workers, progress=progress, log=log)
+        build(specs[name], folder, workers=workers, progress=progress, log=log, scheduler=scheduler)
         out[name] = folder
     return out
 

@@ -13,6 +13,7 @@ import pytest
 
 from qpaper import batch, cli, cluster, jpeg, shards
 from qpaper.djpeg import DatasetSpec
+from qpaper.profiles import datasets
 
 pytest.importorskip("distributed")  # the dev extra installs it (make test); the cluster extra for users
 
@@ -141,6 +142,15 @@ def test_a_dataset_built_on_a_cluster_has_the_digest_of_a_local_build(tmp_path, 
                                  "20", "--out", str(tmp_path / "cli"), "--scheduler", "local:2", "--quiet"],
                        capture_output=True, text=True)
     assert r.returncode == 0 and "content sha256" in r.stdout, r.stderr
+    # `make datasets SCHEDULER=...`: a profile's dataset through `qpaper experiments datasets`
+    name = "qf2-90-test-aligned"
+    r = subprocess.run(QPAPER + ["experiments", "datasets", "--profile", "smoke", "--only", name, "--scheduler",
+                                 "local:2"], capture_output=True, text=True,
+                       env={**os.environ, "QPAPER_DATA": str(tmp_path)})
+    assert r.returncode == 0 and "Dask scheduler local:2" in r.stdout, r.stderr
+    m = json.loads(next(tmp_path.glob(f"processed/datasets/smoke*/{name}*/manifest.json")).read_text())
+    assert m["content_sha256"] == shards.build(datasets("smoke", 0)[name], tmp_path / "ref", workers=1, **quiet)[
+        "content_sha256"]
 
 
 BLOCK_DASK = "import sys; sys.modules['distributed'] = None; from qpaper.cli import main; sys.exit(main(sys.argv[1:]))"
