@@ -34,6 +34,42 @@ def _csv_text(values: list) -> str:
     return buf.getvalue()
 
 
+def _csv_records(text: str):
+    """(fields, raw text) of each CSV record of ``text`` in turn; fields None where the parser
+    fails (then it stops)."""
+    consumed = []
+
+    def lines(src=io.StringIO(text, newline="")):
+        for line in src:
+            consumed.append(line)
+            yield line
+
+    reader = csv.reader(lines())
+    while True:
+        consumed.clear()
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error:
+            yield None, "".join(consumed)
+            return
+        yield fields, "".join(consumed)
+
+
+def _whole(record) -> bool:
+    fields, raw = record
+    return fields is not None and len(fields) == len(estimate.CSV_FIELDS) and raw.endswith("\r\n")
+
+
+def _find_all(text: str, sub: str) -> list[int]:
+    out, i = [], text.find(sub)
+    while i >= 0:
+        out.append(i)
+        i = text.find(sub, i + 1)
+    return out
+
+
 class Table:
     """One output of a batch: ``kind`` "csv" (the columns of :data:`estimate.CSV_FIELDS`) or
     "jsonl" (the dicts of ``--json``, one per line). ``-``, a device or a FIFO is written once at
@@ -44,11 +80,12 @@ class Table:
         self.path = Path(path)
         self.stream = self.name == "-" or (self.path.exists() and not self.path.is_file())
         self.partial = self.path.with_name(self.path.name + ".partial")
+        self.lockfile = self.path.with_name(self.path.name + ".lock")
         self.header = _csv_text(estimate.CSV_FIELDS) if kind == "csv" else ""
         self.kept: dict[str, str] = {}  # file -> record, from an earlier run
         self.methods: set[str] = set()  # the methods of the kept records
         self.new: dict[str, str] = {}  # file -> record, from this run
-        self._f = None
+        self._f = self._lock = None
 
     def encode(self, r: dict) -> str:
         if self.kind == "jsonl":
@@ -57,8 +94,8 @@ class Table:
         return _csv_text([row[k] for k in estimate.CSV_FIELDS])
 
     def records(self, path: Path) -> list[tuple[str, str, bool, str]]:
-        """(file, record, holds an error, method) for each whole record of ``path``; a torn last record is
-        dropped, a damaged one followed by others is refused (the file was not written by a run)."""
+        """(file, record, holds an error, method) for each whole record of ``path``; a torn last
+        record is dropped, a damaged one followed by others is refused (no run wrote that)."""
         if not path.exists():
             return []
         with open(path, newline="", **ENCODING) as f:
@@ -73,39 +110,28 @@ class Table:
                 chunks.append((line, r if isinstance(r, dict) and isinstance(r.get("file"), str) else None))
             got = [(r["file"], line, "error" in r, r.get("method", "")) if r else None for line, r in chunks]
         else:
-            consumed = []
-
-            def lines(src=io.StringIO(text, newline="")):
-                for line in src:
-                    consumed.append(line)
-                    yield line
-
-            reader = csv.reader(lines())
-            try:
-                header = next(reader, None)
-            except csv.Error:
-                header = None
-            if header is None and not text:
+            records = _csv_records(text)
+            header, pos = next(records, (None, ""))
+            if not text:
                 return []
             if header != estimate.CSV_FIELDS:
                 raise ValueError(f"{path} is not a table of qpaper estimate (its columns differ): not resuming it")
-            got = []
-            while True:
-                consumed.clear()
-                try:
-                    fields = next(reader)
-                except StopIteration:
-                    break
-                except csv.Error:
-                    fields = None
-                whole = fields is not None and len(fields) == len(estimate.CSV_FIELDS) and consumed[-1].endswith("\n")
-                if whole:
+            got, pos = [], len(pos)
+            for fields, raw in records:
+                if _whole((fields, raw)):
                     row = dict(zip(estimate.CSV_FIELDS, fields))
                     got.append((row["file"], _csv_text(fields), bool(row["error"]), row["method"]))
-                else:
-                    got.append(None)
-                    if fields is None:
-                        break
+                    pos += len(raw)
+                    continue
+                # not whole: a torn last write, unless a whole record starts after one of its line ends
+                # (an unclosed quote swallows the records after it)
+                rest = text[pos:]
+                starts = [i + 2 for i in _find_all(rest, "\r\n")[:1000] if i + 2 < len(rest)]
+                if any(_whole(next(_csv_records(rest[i:]), (None, ""))) for i in starts):
+                    raise ValueError(f"{path}: record {len(got) + 1} is damaged and others follow it; it was not "
+                                     "written by a stopped run, so it is not resumed (move it away to start over)")
+                break
+            return got
         for k, g in enumerate(got):
             if g is None and k < len(got) - 1:
                 raise ValueError(f"{path}: record {k + 1} is damaged and others follow it; it was not written by a "
@@ -113,27 +139,39 @@ class Table:
         return [g for g in got if g is not None]
 
     def load(self) -> None:
-        """The whole, error-free records of PATH, then of ``PATH.partial`` (the later wins)."""
-        for path in (self.path, self.partial):
-            for f, rec, failed, method in self.records(path):
-                self.kept.pop(f, None)
-                if not failed:
-                    self.kept[f] = rec
-                    self.methods.add(method)
+        """The whole, error-free records of ``PATH.partial`` if a run stopped (it starts with every
+        record that run kept: a run that started over ignores the older PATH), else of PATH."""
+        for f, rec, failed, method in self.records(self.partial if self.partial.exists() else self.path):
+            self.kept.pop(f, None)
+            if not failed:
+                self.kept[f] = rec
+                self.methods.add(method)
+
+    def lock(self) -> None:
+        """Hold ``PATH.lock`` until :meth:`release`: a second run on the same table is refused."""
+        import fcntl
+        if self.stream:
+            return
+        self._lock = open(self.lockfile, "a")
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._lock.close()
+            self._lock = None
+            raise ValueError(f"{self.name} is being written by another qpaper run (it holds {self.lockfile})") from None
+
+    def release(self) -> None:
+        if self._lock is not None:
+            self.lockfile.unlink(missing_ok=True)
+            self._lock.close()
+            self._lock = None
 
     def start(self) -> None:
-        """``PATH.partial`` holds the kept records, then grows (locked against a second run)."""
-        import fcntl
+        """``PATH.partial`` holds the kept records (written whole), then grows."""
         if self.stream:
             return
         atomic_write_bytes(self.partial, (self.header + "".join(self.kept.values())).encode(**ENCODING))
         self._f = open(self.partial, "a", newline="", **ENCODING)
-        try:
-            fcntl.flock(self._f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            self._f.close()
-            self._f = None
-            raise ValueError(f"{self.partial} is being written by another qpaper run") from None
 
     def add(self, r: dict) -> None:
         rec = self.encode(r)
@@ -172,37 +210,38 @@ def run(inputs, csv_path=None, jsonl_path=None, json_lines: bool = False, resume
     could not be estimated, files estimated now). ``kw`` as for :func:`estimate.run`."""
     out, err = out or sys.stdout, err or sys.stderr
     folder_errors = []
-    files = estimate.expand_inputs(inputs, folder_errors)
+    files = list(dict.fromkeys(estimate.expand_inputs(inputs, folder_errors)))  # a file named twice: one row
     named = [(p, k) for p, k in ((csv_path, "csv"), (jsonl_path, "jsonl")) if p]
-    if len({str(p) for p, _ in named}) < len(named) or [str(p) for p, _ in named].count("-") > 1:
-        raise ValueError("--csv and --jsonl name the same output")
     tables = [Table(p, k) for p, k in named]
+    real = [os.path.realpath(q) for t in tables if not t.stream for q in (t.path, t.partial)]
+    if len(set(real)) < len(real) or [t.name for t in tables].count("-") > 1:
+        raise ValueError("--csv and --jsonl name the same output")
     for t in tables:
         check_output_file(t.path, inputs=[*files, *inputs])
         if not t.stream:
             check_output_file(t.partial, inputs=[*files, *inputs])
     if not files and not folder_errors:
         raise ValueError(f"no JPEG file (.jpg, .jpeg, .jpe, .jfif) in {' '.join(map(str, inputs))}")
-    if resume:
-        if not tables or any(t.stream for t in tables):
-            raise ValueError("--resume needs --csv FILE or --jsonl FILE (a regular file): the table it continues")
-        for t in tables:
-            t.load()
-            other = t.methods - {kw.get("method", "cnn")}
-            if other:
-                raise ValueError(f"{t.name} holds rows of --method {' and '.join(sorted(other))}, not "
-                                 f"{kw.get('method', 'cnn')}: resume with the options of the stopped run")
-        done = set.intersection(*(set(t.kept) for t in tables))
-        for t in tables:  # a file missing from one table is estimated again for all of them
-            t.kept = {f: rec for f, rec in t.kept.items() if f in done}
-    else:
-        done = set()
-        for t in tables:
-            if not t.stream and t.partial.exists():
-                raise ValueError(f"{t.partial} holds a stopped run: add --resume to continue it, or remove it")
-    todo = [(i, f) for i, f in enumerate(files) if str(f) not in done]
-    echo = err if any(t.name == "-" for t in tables) else out  # with --csv -, stdout holds the table alone
+    if resume and (not tables or any(t.stream for t in tables)):
+        raise ValueError("--resume needs --csv FILE or --jsonl FILE (a regular file): the table it continues")
     with ExitStack() as stack:
+        for t in tables:
+            t.lock()
+            stack.callback(t.release)
+        done = set()
+        if resume:
+            for t in tables:
+                t.load()
+                other = t.methods - {kw.get("method", "cnn")}
+                if other:
+                    raise ValueError(f"{t.name} holds rows of --method {' and '.join(sorted(other))}, not "
+                                     f"{kw.get('method', 'cnn')}: resume with the options of the stopped run")
+            done = set.intersection(*(set(t.kept) for t in tables))  # in one table only: estimated again
+        for t in tables:
+            if not resume and not t.stream and t.partial.exists():
+                raise ValueError(f"{t.partial} holds a stopped run: add --resume to continue it, or remove it")
+        todo = [(i, f) for i, f in enumerate(files) if str(f) not in done]
+        echo = err if any(t.name == "-" for t in tables) else out  # with --csv -, stdout holds the table alone
         c = stack.enter_context(cluster.client(scheduler)) if scheduler else None  # before any output
         if resume:
             print(f"resuming: {len(files) - len(todo)} of {len(files)} files already in "
@@ -275,9 +314,11 @@ _STATS = {"files": 0, "loads": 0}
 _ONE_AT_A_TIME = threading.Lock()  # the backend uses the worker's cores inside one estimate
 
 
-def _estimate_task(index, path, kw, env):
+def _estimate_task(index, path, kw, env, cwd):
     with _ONE_AT_A_TIME:
         os.environ.update(env)
+        if os.path.isdir(cwd):  # relative names (files, --model) mean what they mean to the client
+            os.chdir(cwd)
         if kw.get("method", "cnn") == "cnn":
             from .backend import import_backend_quietly
             import_backend_quietly()
@@ -304,7 +345,8 @@ def on_cluster(c, todo, kw: dict):
     that dies on a file gives that file an error row."""
     from . import paths
     env = {"QPAPER_MODELS": os.path.abspath(os.environ.get("QPAPER_MODELS", paths.ROOT / "models"))}
-    for (i, f), fut in cluster.as_finished(c, _estimate_task, ((i, str(f)) for i, f in todo), kw, env):
+    for (i, f), fut in cluster.as_finished(c, _estimate_task, ((i, str(f)) for i, f in todo), kw, env,
+                                           os.getcwd()):
         try:
             yield i, fut.result()
         except Exception as e:  # the worker died (KilledWorker) or the task could not run there

@@ -91,7 +91,15 @@ def _on_cluster(c, spec: DatasetSpec, data_dir, todo):
     out = {k: o for k, _, o in todo}
     jobs = ((k, units.start, units.stop) for k, units, _ in todo)
     for (k, start, stop), fut in as_finished(c, _shard_task, jobs, spec.to_dict(), data_dir):
-        yield store_shard(out[k], k, range(start, stop), fut.result())
+        try:
+            files = fut.result()
+        except (ValueError, OSError):  # the spec's own refusals, as in one process
+            raise
+        except Exception as e:  # a worker died (KilledWorker), the task was cancelled: one line
+            why = str(e).strip().splitlines()[0] if str(e).strip() else ""
+            raise ValueError(f"shard {k} failed on the Dask cluster: {type(e).__name__}{': ' + why if why else ''} "
+                             "(the shards made so far are kept: run the same command again)") from None
+        yield store_shard(out[k], k, range(start, stop), files)
 
 
 def _shard_complete(out: Path, k: int) -> dict | None:

@@ -50,14 +50,15 @@ def test_a_cluster_gives_the_answers_and_bytes_of_one_process(capfd, tmp_path, c
     assert not list(tmp_path.glob("*.partial"))
     # both worker processes worked, and each loaded the one model once for all its files
     assert len(stats) == 2 and sum(s["files"] for s in stats.values()) == 10
-    assert all(s["loads"] == 1 for s in stats.values() if s["files"] > 1)
+    assert all(s["files"] >= 1 and s["loads"] == 1 for s in stats.values())
 
 
 def _records(path: Path) -> int:
     return max(0, len(path.read_bytes().splitlines()) - 1) if path.exists() else 0
 
 
-def test_a_killed_run_leaves_whole_rows_and_resume_finishes_it(capfd, tmp_path, coffee, registry_dir):
+def test_a_killed_run_leaves_whole_rows_and_resume_finishes_it(capfd, tmp_path, coffee, registry_dir, monkeypatch):
+    monkeypatch.setenv("QPAPER_MODELS", str(registry_dir))
     photos = collection(tmp_path / "photos", coffee, 16)
     env = {**os.environ, "QPAPER_MODELS": str(registry_dir)}
     args = ["estimate", str(photos), "--csv", str(tmp_path / "out.csv"), "--jsonl", str(tmp_path / "out.jsonl"),
@@ -87,15 +88,13 @@ def test_a_killed_run_leaves_whole_rows_and_resume_finishes_it(capfd, tmp_path, 
     assert cli.main(args) == 2
     assert "holds a stopped run: add --resume" in capfd.readouterr().err
     # resumed on a local cluster: only the missing files are estimated, and the tables are the reference's bytes
-    with pytest.MonkeyPatch.context() as m:
-        m.setenv("QPAPER_MODELS", str(registry_dir))
-        assert cli.main(args + ["--resume", "--scheduler", "local:2"]) == 2
+    assert cli.main(args + ["--resume", "--scheduler", "local:2"]) == 2
     err = capfd.readouterr().err
     done = min(len(k) - sum(failed for _, _, failed, _ in k) for k in kept)
     assert f"resuming: {done} of 17 files already in" in err and f"estimating {17 - done}" in err
     assert (tmp_path / "out.csv").read_bytes() == (tmp_path / "ref.csv").read_bytes()
     assert (tmp_path / "out.jsonl").read_bytes() == (tmp_path / "ref.jsonl").read_bytes()
-    assert not partial.exists()
+    assert not partial.exists() and not list(tmp_path.glob("*.lock"))
     # resuming a finished table retries only the file whose row holds an error; another method is refused
     assert cli.main(args + ["--resume", "--method", "cnn"]) == 2
     assert "resuming: 16 of 17 files" in capfd.readouterr().err
@@ -120,12 +119,54 @@ def test_partial_tables_keep_whole_records_and_refuse_damage(tmp_path):
     t.partial.write_text(body.replace(t.encode(rows[1]), t.encode(rows[1]).replace(",,", ",", 3)), newline="")
     with pytest.raises(ValueError, match="record 2 is damaged"):
         t.records(t.partial)
+    t.partial.write_text(body.replace('"b, with a comma.jpg"', '"b, with a comma.jpg', 1), newline="")
+    with pytest.raises(ValueError, match="record 2 is damaged"):  # an unclosed quote swallowing what follows
+        t.records(t.partial)
     t.partial.write_text("name,size\r\nx.jpg,3\r\n", newline="")
     with pytest.raises(ValueError, match="not a table of qpaper estimate"):
         t.records(t.partial)
     j = batch.Table(tmp_path / "t.jsonl", "jsonl")
     j.partial.write_text("".join(j.encode(r) for r in rows) + '{"file": "d.jpg", "q1"')
     assert [f for f, *_ in j.records(j.partial)] == names
+
+
+def test_resume_keeps_what_a_table_holds_and_one_run_writes_a_table(tmp_path, coffee):
+    """A stopped run that started over ignores the older finished table; a file in one table but
+    not the other is estimated again without losing either table's other rows; a second run on a
+    table is refused; a file named twice gets one row; one file under two names is one output."""
+    names = []
+    for k, qf in enumerate((70, 80, 90)):
+        names.append(tmp_path / f"{'abc'[k]}.jpg")
+        names[-1].write_bytes(jpeg.encode_opencv(jpeg.decode(jpeg.encode_opencv(coffee[:192, :256], qf)), 90))
+    a, b, c = map(str, names)
+    csv_path, jsonl_path = tmp_path / "q1.csv", tmp_path / "q1.jsonl"
+    kw = dict(method="galvan", progress=False, out=open(os.devnull, "w"), err=open(os.devnull, "w"))
+    assert batch.run([a, b, a], csv_path=csv_path, jsonl_path=jsonl_path, **kw) == (0, 2)
+    assert [f for f, *_ in batch.Table(csv_path, "csv").records(csv_path)] == [a, b]
+    rec = {f: r for f, r, *_ in batch.Table(csv_path, "csv").records(csv_path)}
+    jrec = {f: r for f, r, *_ in batch.Table(jsonl_path, "jsonl").records(jsonl_path)}
+    header = batch.Table(csv_path, "csv").header
+    # a run that started over (no --resume) and was killed after a: its partial holds a alone; the finished
+    # table's b is not taken for done
+    (tmp_path / "q1.csv.partial").write_text(header + rec[a], newline="")
+    assert batch.run([a, b, c], csv_path=csv_path, resume=True, **kw) == (0, 2)
+    assert [f for f, *_ in batch.Table(csv_path, "csv").records(csv_path)] == [a, b, c]
+    # the CSV holds a and x (a file of an earlier input list), the JSON Lines a only; b is new
+    x = str(tmp_path / "x.jpg")
+    (tmp_path / "q1.csv.partial").write_text(header + rec[a] + rec[b].replace(b, x, 1), newline="")
+    (tmp_path / "q1.jsonl.partial").write_text(jrec[a] + jrec[b].replace(b, x, 1))
+    assert batch.run([a, b], csv_path=csv_path, jsonl_path=jsonl_path, resume=True, **kw) == (0, 1)
+    assert [f for f, *_ in batch.Table(csv_path, "csv").records(csv_path)] == [a, b, x]
+    assert [f for f, *_ in batch.Table(jsonl_path, "jsonl").records(jsonl_path)] == [a, b, x]
+    # a second run on the same table, the same file under two names
+    holder = batch.Table(csv_path, "csv")
+    holder.lock()
+    with pytest.raises(ValueError, match="being written by another qpaper run"):
+        batch.run([a], csv_path=csv_path, resume=True, **kw)
+    holder.release()
+    with pytest.raises(ValueError, match="name the same output"):
+        batch.run([a], csv_path=csv_path, jsonl_path=tmp_path / "sub" / ".." / "q1.csv", **kw)
+    assert not list(tmp_path.glob("*.partial")) and not list(tmp_path.glob("*.lock"))
 
 
 def test_a_dataset_built_on_a_cluster_has_the_digest_of_a_local_build(tmp_path, monkeypatch):
