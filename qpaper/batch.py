@@ -15,15 +15,17 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import os
+import re
 import sys
 import threading
 from contextlib import ExitStack
 from pathlib import Path
 
 from . import cluster, estimate
-from .paths import atomic_write_bytes, check_output_file, write_output
+from .paths import atomic_write_bytes, check_output_file, error_line, write_output
 
 ENCODING = dict(encoding="utf-8", errors="surrogateescape")  # file names as their bytes
 
@@ -62,12 +64,9 @@ def _whole(record) -> bool:
     return fields is not None and len(fields) == len(estimate.CSV_FIELDS) and raw.endswith("\r\n")
 
 
-def _find_all(text: str, sub: str) -> list[int]:
-    out, i = [], text.find(sub)
-    while i >= 0:
-        out.append(i)
-        i = text.find(sub, i + 1)
-    return out
+def _damaged(path, k: int):
+    raise ValueError(f"{path}: record {k} is damaged and others follow it; it was not written by a stopped run, so "
+                     "it is not resumed (move it away to start over)")
 
 
 class Table:
@@ -126,16 +125,14 @@ class Table:
                 # not whole: a torn last write, unless a whole record starts after one of its line ends
                 # (an unclosed quote swallows the records after it)
                 rest = text[pos:]
-                starts = [i + 2 for i in _find_all(rest, "\r\n")[:1000] if i + 2 < len(rest)]
-                if any(_whole(next(_csv_records(rest[i:]), (None, ""))) for i in starts):
-                    raise ValueError(f"{path}: record {len(got) + 1} is damaged and others follow it; it was not "
-                                     "written by a stopped run, so it is not resumed (move it away to start over)")
+                starts = [m.end() for m in itertools.islice(re.finditer("\r\n", rest), 1000)]
+                if any(_whole(next(_csv_records(rest[i:]), (None, ""))) for i in starts if i < len(rest)):
+                    _damaged(path, len(got) + 1)
                 break
             return got
         for k, g in enumerate(got):
             if g is None and k < len(got) - 1:
-                raise ValueError(f"{path}: record {k + 1} is damaged and others follow it; it was not written by a "
-                                 "stopped run, so it is not resumed (move it away to start over)")
+                _damaged(path, k + 1)
         return [g for g in got if g is not None]
 
     def load(self) -> None:
@@ -350,5 +347,4 @@ def on_cluster(c, todo, kw: dict):
         try:
             yield i, fut.result()
         except Exception as e:  # the worker died (KilledWorker) or the task could not run there
-            why = str(e).strip().splitlines()[0] if str(e).strip() else ""
-            yield i, {"file": f, "error": f"failed on the cluster: {type(e).__name__}{': ' + why if why else ''}"}
+            yield i, {"file": f, "error": f"failed on the cluster: {error_line(e, with_type=True)}"}

@@ -606,8 +606,7 @@ def main(argv=None) -> int:
         print("qpaper: interrupted", file=sys.stderr)
         return 130
     except (ValueError, OSError, KeyError) as e:
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        print(f"qpaper: error: {msg}", file=sys.stderr)
+        print(f"qpaper: error: {paths.error_line(e)}", file=sys.stderr)
         return 2
     return status or 0
 

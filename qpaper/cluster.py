@@ -16,6 +16,8 @@ from __future__ import annotations
 import os
 from contextlib import contextmanager
 
+from .paths import error_line
+
 INSTALL = "pip install 'qpaper[cluster]'"
 PER_WORKER = 2  # tasks in flight per worker thread: enough to keep it busy, few to lose when stopped
 
@@ -54,8 +56,7 @@ def client(scheduler: str):
         try:  # Dask's connect timeout (30 s; DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT sets another)
             c = distributed.Client(scheduler, timeout=dask.config.get("distributed.comm.timeouts.connect"))
         except (OSError, TimeoutError, ValueError, TypeError) as e:
-            why = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise ValueError(f"cannot reach the Dask scheduler at {scheduler}: {why}") from None
+            raise ValueError(f"cannot reach the Dask scheduler at {scheduler}: {error_line(e)}") from None
     try:
         yield c
     finally:

@@ -21,6 +21,7 @@ import numpy as np
 
 from . import jpeg
 from .jpeg import NC, PATCH
+from .paths import error_line
 
 
 class InputError(ValueError):
@@ -423,8 +424,7 @@ def run_one(path, models: dict, **kw) -> dict:
     try:
         return run(path, progress=False, models=models, **kw)
     except (ValueError, OSError, MemoryError) as e:
-        text = str(e).strip()
-        return {"file": str(path), "error": text.splitlines()[0] if text else type(e).__name__}
+        return {"file": str(path), "error": error_line(e)}
 
 
 CSV_FIELDS = (["file", "qf2", "method", "model", "grid_shift"] + [f"q2_{k}" for k in range(1, NC + 1)]

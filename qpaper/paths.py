@@ -115,6 +115,16 @@ def write_output(path, data: bytes) -> None:
     atomic_write_bytes(p, data)
 
 
+def error_line(e: BaseException, with_type: bool = False) -> str:
+    """The first line of an exception's message (its type's name when it has none): what the CLI
+    prints on stderr and what a batch writes in a file's error row. ``with_type``: "Type: line"."""
+    text = str(e).strip()
+    line = text.splitlines()[0] if text else ""
+    if with_type:
+        return f"{type(e).__name__}: {line}" if line else type(e).__name__
+    return line or type(e).__name__
+
+
 def atomic_write_bytes(path, data: bytes) -> None:
     """Write ``data`` to a temporary name beside ``path``, then rename: never half-written."""
     path = Path(path)

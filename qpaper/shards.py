@@ -9,6 +9,7 @@ a killed build resumes where it stopped; the bytes do not depend on the number o
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import multiprocessing as mp
 import os
@@ -21,7 +22,7 @@ from tqdm import tqdm
 
 from .dataset import content_digest
 from .djpeg import DatasetError, DatasetSpec, DJpegDataset
-from .paths import atomic_write_bytes, temporary_beside
+from .paths import atomic_write_bytes, error_line, temporary_beside
 
 SHARD_PATCHES = 4096
 
@@ -32,7 +33,6 @@ def _shard_names(k: int, arrays=("x", "q1", "meta")) -> dict:
 
 
 def _npy_bytes(arr: np.ndarray) -> bytes:
-    import io
     buf = io.BytesIO()
     np.save(buf, arr, allow_pickle=False)
     return buf.getvalue()
@@ -61,7 +61,7 @@ def store_shard(out, k: int, units: range, files: dict) -> dict:
         atomic_write_bytes(Path(out) / name, data)
         info["files"][name.split("-")[0]] = {"name": name, "sha256": hashlib.sha256(data).hexdigest(),
                                              "bytes": len(data)}
-    info["count"] = int(np.load(Path(out) / info["files"]["meta"]["name"], mmap_mode="r").shape[0])
+    info["count"] = int(np.load(io.BytesIO(files[info["files"]["meta"]["name"]]), allow_pickle=False).shape[0])
     atomic_write_bytes(Path(out) / f"done-{k:05d}.json", json.dumps(info, sort_keys=True).encode())
     return info
 
@@ -96,8 +96,7 @@ def _on_cluster(c, spec: DatasetSpec, data_dir, todo):
         except (ValueError, OSError):  # the spec's own refusals, as in one process
             raise
         except Exception as e:  # a worker died (KilledWorker), the task was cancelled: one line
-            why = str(e).strip().splitlines()[0] if str(e).strip() else ""
-            raise ValueError(f"shard {k} failed on the Dask cluster: {type(e).__name__}{': ' + why if why else ''} "
+            raise ValueError(f"shard {k} failed on the Dask cluster: {error_line(e, with_type=True)} "
                              "(the shards made so far are kept: run the same command again)") from None
         yield store_shard(out[k], k, range(start, stop), files)
 
