@@ -229,10 +229,11 @@ def run(inputs, csv_path=None, jsonl_path=None, json_lines: bool = False, resume
         if resume:
             for t in tables:
                 t.load()
-                other = t.methods - {kw.get("method", "cnn")}
+                method = estimate.method_of(kw)
+                other = t.methods - {method}
                 if other:
                     raise ValueError(f"{t.name} holds rows of --method {' and '.join(sorted(other))}, not "
-                                     f"{kw.get('method', 'cnn')}: resume with the options of the stopped run")
+                                     f"{method}: resume with the options of the stopped run")
             done = set.intersection(*(set(t.kept) for t in tables))  # in one table only: estimated again
         for t in tables:
             if not resume and not t.stream and t.partial.exists():
@@ -296,7 +297,7 @@ def _results(todo, c, kw):
     if c is not None:
         yield from on_cluster(c, todo, kw)
         return
-    if kw.get("method", "cnn") == "cnn":
+    if kw.get("method") in ("cnn", "file", None):
         from .backend import import_backend_quietly
         import_backend_quietly()
     models = {}
@@ -316,7 +317,7 @@ def _estimate_task(index, path, kw, env, cwd):
         os.environ.update(env)
         if os.path.isdir(cwd):  # relative names (files, --model) mean what they mean to the client
             os.chdir(cwd)
-        if kw.get("method", "cnn") == "cnn":
+        if kw.get("method") in ("cnn", "file", None):
             from .backend import import_backend_quietly
             import_backend_quietly()
         before = len(_MODELS)

@@ -180,7 +180,7 @@ def cmd_estimate(a):
     if len(a.files) == 1 and not Path(a.files[0]).is_dir() and not (a.csv or a.jsonl or a.resume or a.scheduler):
         # one file: the full report
         estimate.precheck(a.files[0])  # a refusal before the backend starts
-        if a.method == "cnn":
+        if a.method in ("cnn", "file", None):
             import_backend_quietly()
         r = estimate.run(a.files[0], progress=not a.quiet and not a.json, **kw)
         print(json.dumps(r, indent=1) if a.json else estimate.format_text(r))
@@ -449,8 +449,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="JSON instead of text (JSON Lines, one per file, for several)")
     s.add_argument("--csv", metavar="PATH", help="also write one row per file to a CSV table: rows reach PATH.partial "
                    "as files finish, PATH at the end in input order (- : standard output; never one of the inputs)")
-    s.add_argument("--model", help=".keras model (default: the registered model for the file's QF2)")
-    s.add_argument("--method", default="cnn", choices=["cnn", "galvan", "bianchi"])
+    s.add_argument("--model", help="with --method cnn: a window model .keras (default: the registered window model); "
+                   "with --method file: a file-level model folder (default: the registered one)")
+    s.add_argument("--method", choices=["file", "cnn", "galvan", "bianchi"],
+                   help="file: the file-level estimator over every 8x8 block (the default); cnn: a window model "
+                   "(the default with --model or --window); galvan [7] or bianchi [5]")
     s.add_argument("--window", nargs=2, type=_number(int, 0, None, "pixel offset"), metavar=("X", "Y"),
                    help="one 64x64 window at (X, Y)")
     s.add_argument("--max-windows", type=_number(int, 1, None, "windows"), default=512,

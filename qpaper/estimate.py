@@ -116,7 +116,7 @@ def read_jpeg(path, max_megapixels: float | None = 120.0) -> dict:
         rgb = None
     if rgb is None or rgb.shape[:2] != (h, w):
         raise InputError(f"{p}: corrupt JPEG (cannot decode)")
-    return {"rgb": rgb, "q2": q2, "progressive": info["progressive"], "coding": info["coding"], "size": (h, w),
+    return {"rgb": rgb, "data": data[:info["end"]], "q2": q2, "progressive": info["progressive"], "coding": info["coding"], "size": (h, w),
             "orientation": info["orientation"], "trailer": info["trailer"], "stray": info["stray"]}
 
 
@@ -211,10 +211,9 @@ def no_trace_reason(bins, q2, nc: int = NC) -> str | None:
 
 def estimate_grid(rgb, progress=None) -> tuple[tuple[int, int], float]:
     """The first compression's grid shift (r, c) of a whole file, if one other than the last
-    compression's stands out, and its confidence (see
-    :func:`qpaper.baselines.bianchi.find_image_grid`)."""
-    from .baselines import bianchi
-    return bianchi.find_image_grid(rgb, progress=progress)
+    compression's stands out, and its confidence (see :func:`qpaper.grid.find_grid`)."""
+    from . import grid
+    return grid.find_grid(jpeg.to_luma(rgb), progress=progress)
 
 
 def estimate_nonaligned(rgb, q2, shift, nc: int = NC) -> np.ndarray:
@@ -244,12 +243,31 @@ def verdict(q1, q2, nc: int = NC, agreement=None) -> str:
     return "double-compressed: the first compression differs from the last"
 
 
-def run(path, model: str | None = None, method: str = "cnn", window=None, max_windows: int = 512,
+METHODS = ("file", "cnn", "galvan", "bianchi")
+
+
+def method_of(kw: dict) -> str:
+    """The method a run with these options uses: ``method`` when given, else ``cnn`` when a
+    window model or one window is named, else ``file``."""
+    if kw.get("method"):
+        return kw["method"]
+    return "cnn" if kw.get("model") or kw.get("window") is not None else "file"
+
+
+def run(path, model: str | None = None, method: str | None = None, window=None, max_windows: int = 512,
         max_megapixels: float | None = 120.0, seed: int = 0, nc: int = NC, progress: bool = True,
         models: dict | None = None) -> dict:
-    """Everything ``qpaper estimate`` prints, as a dict. ``models``: a cache of loaded models kept
-    across files (see :func:`run_one`, :mod:`qpaper.batch`)."""
+    """Everything ``qpaper estimate`` prints, as a dict. ``method``: ``file`` (the default; the
+    file-level estimator over every block, :mod:`qpaper.filelevel`), ``cnn`` (a window model,
+    the default when ``model`` or ``window`` is given), ``galvan`` [7] or ``bianchi`` [5].
+    ``models``: a cache of loaded models kept across files (see :func:`run_one`,
+    :mod:`qpaper.batch`)."""
     from tqdm import tqdm
+    method = method_of(dict(method=method, model=model, window=window))
+    if method not in METHODS:
+        raise InputError(f"unknown method {method!r} ({', '.join(METHODS)})")
+    if method == "file" and window is not None:
+        raise InputError("--window reads one 64x64 window: use a window model (--method cnn) for it")
     img = read_jpeg(path, max_megapixels)
     q2 = img["q2"]
     qf2, qf2_dist = jpeg.nearest_standard_qf(q2)
@@ -282,15 +300,28 @@ def run(path, model: str | None = None, method: str = "cnn", window=None, max_wi
            "coding": img["coding"], "orientation": img["orientation"],
            "q2": jpeg.zigzag(q2)[:nc].tolist(), "qf2": qf2, "qf2_distance": round(qf2_dist, 3), "method": method,
            "windows": int(len(origins))}
-    bar = tqdm(total=len(origins), unit="window", desc="estimating", disable=not progress or len(origins) < 64)
+    bar = (tqdm(total=64, unit="grid", desc="first grid, then every block", disable=not progress) if method == "file"
+           else tqdm(total=len(origins), unit="window", desc="estimating", disable=not progress or len(origins) < 64))
     q1 = conf = no_table = None
     bins = readable_coefficients(img["rgb"], origins, q2, nc)
     out["readable_coefficients"] = int((bins >= TRACE_BINS).sum())
     no_table = no_trace_reason(bins, q2, nc)
-    if method not in ("cnn", "galvan", "bianchi"):
-        raise InputError(f"unknown method {method!r} (cnn, galvan, bianchi)")
     if no_table:  # nothing an estimator says here is evidence (issue 25, item 13)
         pass
+    elif method == "file":
+        from . import filelevel, registry
+        fm, out["model"] = registry.file_model(model, models)
+        with quiet_stderr():
+            ev = filelevel.read_evidence(path, img["data"], seed, bar.update)
+        a = filelevel.answer(ev, fm)
+        q1, conf = a["q1"], a["confidence"]
+        out.update(blocks=ev["blocks"], grid_shift=list(ev["shift"]),
+                   grid_confidence=round(ev["grid_confidence"] if not ev["aligned"] else 1 - ev["grid_confidence"], 3),
+                   at_least=a["at_least"].tolist(),
+                   no_trace=a["no_trace"].tolist(), uncertain=a["uncertain"].tolist(),
+                   evidence_nats=[round(float(g), 1) for g in a["evidence_nats"]],
+                   traced_coefficients=a["traced_coefficients"], double=bool(a["double"]))
+        del out["windows"]
     elif method == "cnn":
         from . import registry
         m, out["model"], trained, gap = registry.model_for(q2, model, models)
@@ -333,12 +364,25 @@ def run(path, model: str | None = None, method: str = "cnn", window=None, max_wi
     out.update(q1=q1.tolist(), confidence=[None if np.isnan(c) else round(float(c), 3) for c in conf],
                nearest=jpeg.nearest_tables(q1, nc), warnings=warnings,
                verdict=verdict(q1, q2, nc, None if method == "cnn" or np.isnan(conf).all() else conf))
-    if "no_trace" in out:
+    if method == "file":
+        out["nearest"] = nearest_supported(q1, out, nc)
+        out["verdict"] = file_verdict(out)
+    elif "no_trace" in out:
         out["nearest"] = nearest_supported(q1, out, nc)
         if not out["nearest"]["supported"] and out["verdict"].startswith("double"):
             out["verdict"] = ("no readable trace of a first compression: every coefficient is uncertain or has no trace "
                               "(single-compressed, or first compressed more finely than the last)")
     return out
+
+
+def file_verdict(r: dict) -> str:
+    """The file-level estimator's verdict: a first compression is shown when enough coefficients
+    carry evidence of one (calibrated on single-compressed files of the training scenes)."""
+    n = r["traced_coefficients"]
+    if not r["double"]:
+        return (f"no evidence of a first compression ({n} of the 15 coefficients show a first quantization, too few): "
+                "single-compressed, or first compressed as finely as or more finely than the last")
+    return f"double-compressed: {n} of the 15 coefficients show a first quantization other than the last"
 
 
 def notes(r: dict) -> list[str]:
@@ -471,7 +515,8 @@ def format_text(r: dict) -> str:
              f"(mean |difference| {r['qf2_distance']:.2f})",
              f"method: {r['method']}" + (f", model {r['model']}" if r.get("model") else "")
              + (f" (trained for QF2 {r['model_qf2']})" if r.get("model_qf2") else ""),
-             f"windows: {r['windows']} of 64x64 on the file's 8x8 grid"]
+             (f"blocks: {r['blocks']} 8x8 blocks of the whole file" if "blocks" in r else
+              f"windows: {r['windows']} of 64x64 on the file's 8x8 grid")]
     if "grid_shift" in r:
         if r["grid_shift"] == [0, 0]:
             lines.append(f"first grid: aligned assumed (no shifted grid stands out; confidence {r['grid_confidence']:.2f})")
@@ -482,12 +527,19 @@ def format_text(r: dict) -> str:
         lines += [f"verdict: {r['verdict']}"] + [f"warning: {w}" for w in r["warnings"]]
         return "\n".join(lines)
     n = r["nearest"]
-    if "no_trace" in r:
+    if "evidence_nats" in r:
+        lines += ["estimated Q1 (zig-zag), with confidence, the evidence for that step (nats over no first "
+                  "quantization) and what it supports:", "    k    q1  confidence  evidence  note"]
+        for k, (q, c, e, note) in enumerate(zip(r["q1"], r["confidence"], r["evidence_nats"], notes(r)), 1):
+            q = f">={q}" if r["at_least"][k - 1] else str(q)
+            lines.append(f"  {k:3d}  {q:>4s}  {c:10.3f}  {e:8.0f}  {note}")
+    elif "no_trace" in r:
         lines += ["estimated Q1 (zig-zag), with confidence, the share of windows behind it, and what it supports:",
                   "    k    q1  confidence  windows  note"]
         for k, (q, c, a, note) in enumerate(zip(r["q1"], r["confidence"], r["agreement"], notes(r)), 1):
             q = f">={q}" if r["at_least"][k - 1] else str(q)
             lines.append(f"  {k:3d}  {q:>4s}  {c:10.3f}  {a:7.2f}  {note}")
+    if "no_trace" in r:
         over = f"the {n['supported']} supported coefficients" if n["supported"] else "all 15 (none is supported)"
         lines += [f"nearest standard QF1: {n['qf']} (mean |difference| {n['qf_distance']:.2f} over {over})",
                   f"nearest Photoshop quality: {n['photoshop']} (mean |difference| {n['photoshop_distance']:.2f})",

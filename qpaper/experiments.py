@@ -31,8 +31,12 @@ def train_models(profile: str, seed: int = 0, names=None, retrain: bool = False,
     a cut run from its checkpoint; one :func:`qpaper.train.train` call each, in this process."""
     import shutil
 
+    from . import filelevel
     specs = datasets(profile, seed)
-    for name in names or MODELS:
+    for name in names or [*MODELS, filelevel.NAME]:
+        if name == filelevel.NAME:
+            _train_file_model(profile, seed, retrain, log)
+            continue
         data, head, loss = MODELS[name]
         if data not in specs:
             log(f"model {name}: the {profile} profile has no dataset {data}; skipped")
@@ -52,3 +56,18 @@ def train_models(profile: str, seed: int = 0, names=None, retrain: bool = False,
         train.train(relative(dataset_dir(profile, data, seed)), relative(run), profile=profile, head=head, loss=loss,
                     seed=seed, resume=resume, log=log)
         log(f"model {name}: trained in {time.time() - t0:.0f} s")
+
+
+def _train_file_model(profile: str, seed: int, retrain: bool, log) -> None:
+    """The file-level estimator (issue 31, :mod:`qpaper.filetrain`), when missing or ``retrain``."""
+    from . import filelevel, filetrain
+    run = models_dir(profile) / filelevel.NAME
+    if (run / filelevel.PASSES[1]).exists() and not retrain:
+        log(f"model {filelevel.NAME}: {run} exists (make reproduce TRAIN=1 retrains it)")
+        return
+    import keras
+    keras.utils.clear_session()
+    t0 = time.time()
+    log(f"model {filelevel.NAME}: whole files of the training scenes, then both passes")
+    filetrain.train(profile, seed, log=log)
+    log(f"model {filelevel.NAME}: trained in {time.time() - t0:.0f} s")

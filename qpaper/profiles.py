@@ -25,6 +25,8 @@ WILD = {"train": 100_000, "test": 1000}
 FIT_WIDE = {"arch": "coef", "width": 128, "hidden": 256, "dropout": 0.1, "batch": 64, "lr": 2e-3, "schedule": "cosine",
             "warmup": 0.05, "epochs": 40, "epoch_patches": 50_000, "precision": "float32"}
 
+FILE_LEVEL = {"train": 2000, "val": 400, "epochs": 60}
+
 PROFILES = {
     "smoke": {
         "train": {"source": "skimage", "split": "train"},
@@ -43,6 +45,8 @@ PROFILES = {
         # the any-QF2 estimator (issue 21): first tables of three families, last tables q2-wide
         "wild": {"train": 100, "test": 40},
         "fit_wide": {"arch": "coef", "width": 32, "hidden": 64, "dropout": 0.1, "epochs": 2, "batch": 16},
+        # the file-level estimator (issue 31, qpaper.filetrain): whole files of the training scenes
+        "file_level": {"train": 40, "val": 20, "epochs": 5},
     },
     "mini": {
         # 28 wallpapers train, 9 held-out wallpapers test (by scene); the skimage photos are the
@@ -75,6 +79,10 @@ PROFILES = {
         # aligned grids), last tables from q2-wide; the coef backbone, 40 epochs of 50 000 patches (about 40 min).
         "wild": WILD,
         "fit_wide": FIT_WIDE,
+        # The file-level estimator (issue 31): 2,000 whole files of the 28 training wallpapers (crops of
+        # 128 px to the whole picture, a tenth single-compressed) and 400 more of the same scenes under
+        # another seed for its calibration; about 30 minutes to make on 2 cores, 2 to fit.
+        "file_level": FILE_LEVEL,
     },
     # A lent GPU (issue 13; scripts/gpu_train.sh, qpaper.gpurun): the paper's QF2 90 setting (QF1
     # 60..98, random grid shift) and DenseNet-40 on the prepared wallpapers (RAISE cannot travel to
@@ -97,6 +105,7 @@ PROFILES = {
         "localize": {"stride": 8, "per_case": 2, "side": 512},
         "wild": WILD,
         "fit_wide": FIT_WIDE,
+        "file_level": FILE_LEVEL,
     },
     "paper": {
         "train": {"source": "raise", "split": "train"},
@@ -113,6 +122,7 @@ PROFILES = {
         "localize": {"stride": 1, "per_case": 5, "side": 512},
         "wild": {"train": 300_000, "test": 11_560},
         "fit_wide": {**FIT_WIDE, "epochs": 100, "epoch_patches": None},
+        "file_level": {"train": 20_000, "val": 2000, "epochs": 60},
     },
 }
 

@@ -57,7 +57,51 @@ def manifest_entries(profile: str, root: Path | None = None) -> list[dict]:
                     "loss": cfg["loss"], "channels": cfg["channels"], "arch": cfg.get("arch", "densenet"),
                     "depth": cfg["depth"] if cfg.get("arch", "densenet") == "densenet" else None, "metrics": metrics,
                     "sha256": sha256_file(run / "model.keras")})
+    out += file_entries(profile)
     return out
+
+
+def file_entries(profile: str) -> list[dict]:
+    """The manifest entry of the file-level estimator of ``profile`` (:mod:`qpaper.filelevel`),
+    when trained: every file of it with its sha256."""
+    from .filelevel import NAME, PASSES
+    run = models_dir(profile) / NAME
+    if not (run / PASSES[1]).exists():
+        return []
+    cfg = json.loads((run / "config.json").read_text()) if (run / "config.json").exists() else {}
+    files = {n: sha256_file(run / n) for n in PASSES + ("calibration.json",)}
+    return [{"name": NAME, "path": f"{NAME}/{PASSES[1]}", "profile": profile, "qf2": None, "head": "file",
+             "loss": cfg.get("loss", "L"), "channels": "luma", "arch": "file-histogram", "depth": None,
+             "metrics": cfg.get("metrics", {}), "sha256": files[PASSES[1]], "files": files}]
+
+
+def file_model(path=None, cache: dict | None = None) -> tuple:
+    """The file-level estimator: the folder ``path`` when given (sha256-checked when it is a
+    registered one), else the registered one of the preferred profile. Returns (FileModel,
+    name); with ``cache`` each is loaded once."""
+    from . import filelevel
+    cache = {} if cache is None else cache
+    regs = [e for e in entries() if e["head"] == "file"]
+    if path:
+        folder = Path(path)
+        folder = folder.parent if folder.suffix == ".keras" else folder
+        own = folder.parent / "manifest.json"  # a registered folder is checked wherever it was copied
+        regs += [e for e in (read_manifest(own) if own.is_file() else []) if e["head"] == "file"]
+        entry = next((e for e in regs if Path(e["file"]).parent.resolve() == folder.resolve()), None)
+        name = str(path)
+    else:
+        if not regs:
+            raise RegistryError("no registered file-level model (models/*/file-q1); train one or pass --method cnn")
+        rank = {p: k for k, p in enumerate(PREFERENCE)}
+        entry = min(regs, key=lambda e: rank.get(e["profile"], 9))
+        folder, name = Path(entry["file"]).parent, f"{entry['profile']}/{entry['name']}"
+    key = "file:" + str(folder.resolve())
+    if key not in cache:
+        sums = entry.get("files") if entry else None
+        if entry and not isinstance(sums, dict):
+            raise RegistryError(f"manifest entry {entry['name']} lists no sha256 of its files")
+        cache[key] = filelevel.load_model(folder, sums)
+    return cache[key], name
 
 
 def _wild_metrics(profile: str, root: Path | None = None) -> dict:
@@ -140,7 +184,47 @@ def model_cards(profile: str, root: Path | None = None) -> str:
         if head == "wide":
             out += _wide_card(profile, run, root)
         out += [f"- differs from the paper: {'; '.join(diffs)}", ""]
+    out += _file_card(profile)
     return "\n".join(out)
+
+
+def _file_card(profile: str) -> list:
+    """The card of the file-level estimator (issue 31, :mod:`qpaper.filelevel`), when trained."""
+    from .filelevel import CAND, NAME, PASSES
+    run = models_dir(profile) / NAME
+    if not (run / PASSES[1]).exists():
+        return []
+    cfg = json.loads((run / "config.json").read_text())
+    cal = json.loads((run / "calibration.json").read_text())
+    v = cfg["metrics"]["validation"]
+    return [f"## {NAME} (the default of `qpaper estimate`)", "",
+            "- method: the whole file's evidence, per zig-zag coefficient: the log-likelihood of every candidate first "
+            f"step q = 1..{CAND} under the double-quantization model (Section 2 of the paper, after [5]) on the file's "
+            "own quantized coefficients (aligned) and on the DCT of its luma on the best shifted grid of the search "
+            "(`qpaper/grid.py`); one scorer (two dense layers of 96) shared by every candidate, coefficient and q2 "
+            "gives the logits of a softmax over the candidates (the classification-like head, Section 3.1), read "
+            "through the wide classes 1..R_k and 'at least R_k+1'; a second pass adds the prior that the other "
+            "coefficients' answers put on each coefficient through the IJG tables; loss L (cross-entropy, Eq. 1)",
+            f"- data: {cfg['train_files']} double JPEGs of the training scenes (`data/processed/filelevel/{profile}`, "
+            + (f"made in {cfg['cases_seconds'] / 60:.0f} min" if cfg['cases_seconds'] >= 60 else "made before this fit")
+            + f"; crops of 128 px to the whole picture; first tables {', '.join(cfg['families'])}; last tables "
+            f"`{cfg['q2']}`; aligned {cfg['aligned_share']:.0%}, else a random grid shift; Pillow 4:2:0 or 4:4:4), "
+            f"{cfg['validation_files']} more (other crops and tables of the same scenes) for the calibration, and "
+            f"{cal['single_files']} single-compressed files for the thresholds",
+            f"- budget: Adam, cosine decay from 3e-3, batch 256, {cfg['epochs']} epochs per pass, {cfg['fit_seconds']} s "
+            f"of fitting, seed {cfg['seed']}",
+            f"- calibration (`calibration.json`): temperature {cal['temperature']} (fitted on the calibration files); "
+            f"'no trace' where the answer is q2 or a divisor of it, or the evidence for it is below {cal['no_trace_nats']} "
+            f"nats (a step above q2) or {cal['no_trace_below_nats']} nats (below q2), the 99th percentiles of "
+            f"single-compressed files' coefficients; 'double-compressed' when at least {cal['double_coefficients']} "
+            f"coefficients show more than {cal['double_nats']} nats of a step above q2 (1% of the single-compressed "
+            "training files)",
+            f"- calibration files: accuracy {v['accuracy']:.4f}, ECE {v['ece']:.4f} over {v['files']} files; whole held-out "
+            "files beside the peers: [`results/benchmarks/estimate.txt`](../../results/benchmarks/estimate.txt)",
+            "- sha256: " + ", ".join(f"`{n}` `{sha256_file(run / n)[:16]}`" for n in PASSES + ("calibration.json",)),
+            "- limits: a first step that divides the last one (or equals it) leaves no trace on an aligned grid, and a "
+            "first step not above the last leaves none after a shift: those coefficients are marked 'no trace' and "
+            "answered from the others; trained on 28 wallpapers; files of at least 128 px", ""]
 
 
 def _method_text(head: str, loss: str) -> str:

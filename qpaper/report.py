@@ -210,7 +210,8 @@ def update_readme(profile: str, root: Path | None = None) -> None:
 
 def estimate_example(profile: str, root: Path | None = None, seed: int = 0) -> Path:
     """A double JPEG made outside the dataset code (coffee.png: Pillow at QF1 70, then OpenCV at
-    QF2 90), estimated by the registered CNN and by [7]; the transcript for the README."""
+    QF2 90), estimated by the default of ``qpaper estimate`` (the file-level estimator) and by
+    [7]; then one with a held-out real first table under QF2 75; the transcript for the README."""
     import io
     import shlex
 
@@ -226,11 +227,11 @@ def estimate_example(profile: str, root: Path | None = None, seed: int = 0) -> P
     atomic_write_bytes(img, jpeg.encode_opencv(jpeg.decode(b.getvalue()), 90))
     shown = "coffee-pillow70-opencv90.jpg"
     parts, runs = [], {}
-    for method in ("cnn", "galvan"):
+    for method in (None, "galvan"):
         r = estimate.run(img, method=method, seed=seed, progress=False)
         r["file"] = shown
-        runs[method] = r
-        args = "" if method == "cnn" else f" --method {method}"
+        runs[r["method"]] = r
+        args = "" if method is None else f" --method {method}"
         parts.append(f"$ qpaper estimate {shlex.quote(shown)}{args}\n{estimate.format_text(r)}\n")
     # a first table no IJG quality gives (one of Park et al.'s real tables held out from training), then QF2 75
     from . import tables
@@ -239,9 +240,9 @@ def estimate_example(profile: str, root: Path | None = None, seed: int = 0) -> P
                             subsampling="4:2:0")
     wild_img = img.with_name("coffee-park-opencv75.jpg")
     atomic_write_bytes(wild_img, jpeg.encode_opencv(jpeg.decode(b1), 75))
-    r = estimate.run(wild_img, method="cnn", seed=seed, progress=False)
+    r = estimate.run(wild_img, seed=seed, progress=False)
     r["file"] = wild_img.name
-    runs["cnn, non-standard first table"] = r
+    runs[f"{r['method']}, non-standard first table"] = r
     parts.append(f"$ qpaper estimate {wild_img.name}   # first table: one of Park et al.'s held out, true first 15 "
                  f"steps {' '.join(map(str, jpeg.zigzag(t1)[:jpeg.NC]))}\n{estimate.format_text(r)}\n")
     out = results_dir(profile, root) / "estimate-example.txt"

@@ -3,6 +3,7 @@ import json
 import numpy as np
 import pytest
 
+from qpaper import paths
 from qpaper.sources import read_image, skimage_dir
 
 
@@ -37,5 +38,11 @@ def registry_dir(tmp_path_factory):
     entry = {"name": "qf2-90-class-Lr", "path": "qf2-90-class-Lr/model.keras", "profile": "mini", "qf2": 90,
              "head": "class", "loss": "Lr", "channels": "rgb", "depth": 7, "metrics": {},
              "sha256": sha256_file(run / "model.keras")}
-    (root / "mini" / "manifest.json").write_text(json.dumps({"models": [entry]}))
+    # and the committed file-level estimator, the default of qpaper estimate (issue 31)
+    import shutil
+
+    from qpaper import filelevel, registry
+    shutil.copytree(paths.ROOT / "models" / "mini" / filelevel.NAME, root / "mini" / filelevel.NAME)
+    files = registry.file_entries("mini")
+    (root / "mini" / "manifest.json").write_text(json.dumps({"models": [entry] + files}))
     return root

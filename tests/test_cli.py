@@ -191,20 +191,24 @@ def test_reproduce_builds_trains_runs_and_reports_a_profile(tmp_path, monkeypatc
     for name in profiles.MODELS:
         assert (models / name / "model.keras").exists(), name
         assert len((models / name / "log.csv").read_text().splitlines()) == 1 + profiles.PROFILES["smoke"]["fit"]["epochs"]
+    from qpaper import filelevel
+    assert all((models / filelevel.NAME / f).exists() for f in filelevel.PASSES + ("calibration.json", "config.json"))
     assert (tmp_path / "results/smoke/notebooks/01-stand-in.ipynb").exists()
     assert (tmp_path / "results/smoke/notebooks/timings.csv").read_text().startswith("notebook,seconds\n01-stand-in,")
     manifest = json.loads((models / "manifest.json").read_text())["models"]
-    assert sorted(e["name"] for e in manifest) == sorted(profiles.MODELS)
-    assert all(f"## {name}" in (models / "README.md").read_text() for name in profiles.MODELS)
+    names = sorted([*profiles.MODELS, filelevel.NAME])
+    assert sorted(e["name"] for e in manifest) == names
+    assert all(f"## {name}" in (models / "README.md").read_text() for name in names)
     example = (tmp_path / "results/smoke/estimate-example.txt").read_text()
     assert "$ qpaper estimate coffee-pillow70-opencv90.jpg --method galvan" in example
-    assert "smoke/any-qf2-wide" in example  # the default of qpaper estimate: the any-QF2 model
+    assert "smoke/file-q1" in example  # the default of qpaper estimate: the file-level estimator
     assert "coffee-park-opencv75.jpg" in example and "standard table:" in example
-    digest = {n: (models / n / "model.keras").read_bytes() for n in profiles.MODELS}
+    files = [models / n / "model.keras" for n in profiles.MODELS] + [models / filelevel.NAME / f for f in filelevel.PASSES]
+    digest = [f.read_bytes() for f in files]
     capsys.readouterr()
     assert cli.main(["reproduce", "--profile", "smoke", "--workers", "1"]) == 0
-    assert capsys.readouterr().out.count("exists (make reproduce TRAIN=1 retrains it)") == len(profiles.MODELS)
-    assert digest == {n: (models / n / "model.keras").read_bytes() for n in profiles.MODELS}
+    assert capsys.readouterr().out.count("exists (make reproduce TRAIN=1 retrains it)") == len(profiles.MODELS) + 1
+    assert digest == [f.read_bytes() for f in files]
 
 
 def test_report_readme_rewrites_the_results_block_of_a_project_folder(tmp_path):

@@ -46,7 +46,7 @@ def test_a_cluster_gives_the_answers_and_bytes_of_one_process(capfd, tmp_path, c
     assert out["cluster"] == out["local"]
     rows = [json.loads(x) for x in out["local"][2].splitlines()]
     assert len(rows) == 10 and sum("error" in r for r in rows) == 1 and Path(rows[0]["file"]).name == "p01.jpg"
-    assert all(r["method"] == "cnn" and len(r["q1"]) == 15 for r in rows if "error" not in r)
+    assert all(r["method"] == "file" and len(r["q1"]) == 15 for r in rows if "error" not in r)  # the default
     assert not list(tmp_path.glob("*.partial"))
     # both worker processes worked, and each loaded the one model once for all its files
     assert len(stats) == 2 and sum(s["files"] for s in stats.values()) == 10
@@ -96,12 +96,12 @@ def test_a_killed_run_leaves_whole_rows_and_resume_finishes_it(capfd, tmp_path, 
     assert (tmp_path / "out.jsonl").read_bytes() == (tmp_path / "ref.jsonl").read_bytes()
     assert not partial.exists() and not list(tmp_path.glob("*.lock"))
     # resuming a finished table retries only the file whose row holds an error; another method is refused
-    assert cli.main(args + ["--resume", "--method", "cnn"]) == 2
+    assert cli.main(args + ["--resume", "--method", "file"]) == 2
     assert "resuming: 16 of 17 files" in capfd.readouterr().err
     before = (tmp_path / "out.csv").read_bytes()
     assert cli.main(args + ["--resume", "--method", "galvan"]) == 2
     err = capfd.readouterr().err
-    assert "holds rows of --method cnn, not galvan" in err and len(err.strip().splitlines()) == 1
+    assert "holds rows of --method file, not galvan" in err and len(err.strip().splitlines()) == 1
     assert (tmp_path / "out.csv").read_bytes() == before
 
 

@@ -47,7 +47,7 @@ def test_the_model_based_estimate_of_a_pillow_then_opencv_double_jpeg(capfd, dou
 def test_the_cnn_uses_the_registered_model_for_the_nearest_qf2(capfd, double_jpeg, registry_dir, monkeypatch,
                                                                  tmp_path, photo):
     monkeypatch.setenv("QPAPER_MODELS", str(registry_dir))
-    status, out, err = estimate(capfd, double_jpeg, "--json")
+    status, out, err = estimate(capfd, double_jpeg, "--json", "--method", "cnn")
     assert status == 0, err
     r = json.loads(out)
     assert r["model"] == "mini/qf2-90-class-Lr" and len(r["q1"]) == 15
@@ -59,7 +59,7 @@ def test_the_cnn_uses_the_registered_model_for_the_nearest_qf2(capfd, double_jpe
     # a QF2 far from every registered model: used, with a warning
     far = tmp_path / "q70.jpg"
     far.write_bytes(jpeg.encode_opencv(photo, 70))
-    status, out, err = estimate(capfd, far, "--json")
+    status, out, err = estimate(capfd, far, "--json", "--method", "cnn")
     assert status == 0 and any("gap 20" in w for w in json.loads(out)["warnings"])
     # the registry lists it
     assert cli.main(["models"]) == 0
@@ -74,7 +74,7 @@ def test_a_model_that_does_not_match_its_manifest_is_refused(capfd, double_jpeg,
     f = alt / "mini" / "qf2-90-class-Lr" / "model.keras"
     f.write_bytes(f.read_bytes() + b"x")
     monkeypatch.setenv("QPAPER_MODELS", str(alt))
-    status, out, err = estimate(capfd, double_jpeg)
+    status, out, err = estimate(capfd, double_jpeg, "--method", "cnn")
     assert status == 2 and "sha256" in err and len(err.strip().splitlines()) == 1 and out == ""
 
 
@@ -196,11 +196,11 @@ def test_load_model_from_a_fresh_interpreter_checks_the_registry(registry_dir, t
 def test_many_files_and_folders_in_one_call(capfd, tmp_path, photo, registry_dir, monkeypatch):
     import csv
 
-    from qpaper import registry
+    from qpaper import filelevel
     monkeypatch.setenv("QPAPER_MODELS", str(registry_dir))
     loads = []
-    real_load = registry.load
-    monkeypatch.setattr(registry, "load", lambda e: loads.append(e) or real_load(e))
+    real_load = filelevel.load_model
+    monkeypatch.setattr(filelevel, "load_model", lambda *a: loads.append(a) or real_load(*a))
     folder = tmp_path / "photos"
     (folder / "sub").mkdir(parents=True)
     for k, qf1 in enumerate((60, 80)):
@@ -217,7 +217,7 @@ def test_many_files_and_folders_in_one_call(capfd, tmp_path, photo, registry_dir
     lines = [json.loads(x) for x in out.strip().splitlines()]
     assert [Path(r["file"]).name for r in lines] == ["a0.jpg", "a1.jpg", "b.JPEG", "broken.jpg", "other.jpg"]
     assert "error" in lines[3] and all("error" not in r for r in lines[:3] + lines[4:])
-    assert len(loads) == 1  # one model, loaded once for all the files
+    assert len(loads) == 1  # one model (the default, file-level), loaded once for all the files
     rows = list(csv.DictReader(out_csv.open()))
     assert [r["file"] for r in rows] == [r["file"] for r in lines] and rows[3]["error"] and not rows[0]["error"]
     assert [int(rows[0][f"q1_{k}"]) for k in range(1, 16)] == lines[0]["q1"] and rows[0]["qf2"] == "90"

@@ -60,7 +60,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .. import jpeg
+from .. import grid, jpeg
 from . import common
 
 EPS = 0.02
@@ -324,12 +324,7 @@ def shift_scores(gray: np.ndarray, q2v: np.ndarray, kshift: int = KSHIFT) -> np.
     return score.reshape(n, 8, 8)
 
 
-def _offset_to_rc(dy: int, dx: int) -> tuple[int, int]:
-    return (8 - dy) % 8, (8 - dx) % 8
-
-
-def _rc_to_offset(r: int, c: int) -> tuple[int, int]:
-    return (8 - r) % 8, (8 - c) % 8
+_offset_to_rc, _rc_to_offset = grid.offset_to_rc, grid.rc_to_offset
 
 
 def _looks_aligned(gray: np.ndarray, q2v: np.ndarray, kshift: int, share: float) -> np.ndarray:
@@ -358,46 +353,13 @@ def estimate_shift(image_or_patch: np.ndarray, q2: np.ndarray, **kw) -> tuple[in
     return int(r), int(c)
 
 
-def centre_crop(image: np.ndarray, side: int) -> np.ndarray:
-    """At most a ``side`` square of the image's centre, starting on the 8x8 grid (every grid
-    offset measured in it is the whole image's)."""
-    h, w = image.shape[:2]
-    y0, x0 = max(0, (h - side) // 16 * 8), max(0, (w - side) // 16 * 8)
-    return image[y0:y0 + side, x0:x0 + side]
+centre_crop = grid.centre_crop
 
 
-def image_grid_scores(gray: np.ndarray, kshift: int = KSHIFT, progress=None) -> np.ndarray:
-    """Comb strength [8, 8] of every block-grid offset (dy, dx) of one whole image (luma [H, W]):
-    sum over the first ``kshift`` coefficients of max over Q in 2..q_max of
-    |mean_b exp(2 pi i y_b / Q)|; one offset at a time, so memory stays bounded."""
-    qmax = jpeg.q_max(kshift)
-    g = np.asarray(gray, dtype=np.float64)[None]
-    out = np.zeros(64)
-    for o in range(64):
-        y = _grid_dct(g, o // 8, o % 8, kshift)[0]  # [B, kshift]
-        for k in range(kshift):
-            Q = np.arange(2, int(qmax[k]) + 1, dtype=np.float64)
-            out[o] += np.abs(np.exp(2j * np.pi * y[:, k, None] / Q).mean(axis=0)).max()
-        if progress:
-            progress(1)
-    return out.reshape(8, 8)
-
-
-def find_image_grid(image: np.ndarray, kshift: int = KSHIFT, side: int = 768,
+def find_image_grid(image: np.ndarray, kshift: int = KSHIFT, side: int = grid.SIDE,
                     progress=None) -> tuple[tuple[int, int], float]:
-    """The shifted first grid of a whole file, if one stands out: ((r, c) in the generator's
-    convention, confidence). Among the 63 offsets other than the last compression's own, the
-    best comb strength above the median is compared with the runner-up's: confidence
-    1 - (second - median) / (best - median), near 1 when one offset stands alone (a first
-    compression on it), near 0 when none does (aligned, single-compressed or no trace). Reads
-    at most a ``side`` square of the image's centre, cut on the 8x8 grid."""
-    s = image_grid_scores(centre_crop(common.as_luma(image), side), kshift, progress).reshape(64)[1:]
-    order = np.argsort(-s, kind="stable")
-    med = float(np.median(s))
-    best, second = s[order[0]] - med, s[order[1]] - med
-    conf = float(np.clip(1 - second / best, 0, 1)) if best > 0 else 0.0
-    o = int(order[0]) + 1
-    return _offset_to_rc(o // 8, o % 8), conf
+    """:func:`qpaper.grid.find_grid` of an image ((H,W) luma or (H,W,3) RGB)."""
+    return grid.find_grid(common.as_luma(image), kshift, side, progress)
 
 
 def nonaligned_batch(gray: np.ndarray, q2: np.ndarray, rc: np.ndarray, nc: int, eps: float = EPS,
