@@ -427,6 +427,10 @@ def save_model(folder, m1, m2, calibration: dict, config: dict) -> None:
     atomic_write_bytes(folder / "config.json", json.dumps(config, indent=1).encode())
 
 
+class ModelError(ValueError):
+    """A missing, altered or foreign file-level model; one line for the user."""
+
+
 def load_model(folder, sha256: dict | None = None) -> FileModel:
     """Load a saved estimator (``safe_mode=True``); with ``sha256`` ({file: digest}, from the
     manifest) each file is checked first and one that differs is refused."""
@@ -435,18 +439,17 @@ def load_model(folder, sha256: dict | None = None) -> FileModel:
     import keras
 
     from .paths import sha256_file
-    from .registry import RegistryError
     folder = Path(folder)
     for name in PASSES + ("calibration.json",):
         if not (folder / name).is_file():
-            raise RegistryError(f"file-level model {folder} lacks {name}")
+            raise ModelError(f"file-level model {folder} lacks {name}")
         if sha256 is not None and sha256_file(folder / name) != sha256.get(name):
-            raise RegistryError(f"{folder / name} does not match the sha256 of its manifest; refusing to load it")
+            raise ModelError(f"{folder / name} does not match the sha256 of its manifest; refusing to load it")
     m1, m2 = (keras.saving.load_model(folder / n, compile=False, safe_mode=True) for n in PASSES)
     for m in (m1, m2):
         shape = tuple(m.input_shape[1:]) if not isinstance(m.input_shape, list) else None
         if shape is None or shape[0] != CAND or tuple(m.output_shape[1:]) != (CAND,):
-            raise RegistryError(f"{folder}: not a file-level estimator (input {m.input_shape}, output {m.output_shape})")
+            raise ModelError(f"{folder}: not a file-level estimator (input {m.input_shape}, output {m.output_shape})")
     cal = json.loads((folder / "calibration.json").read_text())
     return FileModel(m1, m2, cal, folder.name)
 

@@ -43,10 +43,9 @@ def grid_dct(gray: np.ndarray, dy: int, dx: int, nc: int = 64) -> np.ndarray:
     """DCT (level shift 128, zig-zag, first ``nc``) of the 8x8 blocks of one luma image [H, W] on
     the grid starting at (dy, dx): [B, nc] float64, the same (H - 7) // 8 x (W - 7) // 8 blocks
     at every offset (so offsets are compared on equal counts)."""
-    from .baselines.common import block_dct_batch
     g = np.asarray(gray, dtype=np.float64)[None]
     h, w = g.shape[1:]
-    return block_dct_batch(g, dy, dx, (h - 7) // 8, (w - 7) // 8, nc)[0]
+    return jpeg.block_dct_batch(g, dy, dx, (h - 7) // 8, (w - 7) // 8, nc)[0]
 
 
 PHASES = 1024  # comb strengths read phases to 1/PHASES of a turn (a table of cosines, no complex exp)
@@ -113,5 +112,4 @@ def find_grid(luma: np.ndarray, kshift: int = KSHIFT, side: int = SIDE,
 def grid_dct_all(gray: np.ndarray, dy: int, dx: int, nc: int = 64) -> np.ndarray:
     """DCT (level shift 128, zig-zag, first ``nc``) of every whole 8x8 block of one luma image
     [H, W] on the grid starting at (dy, dx), row by row of blocks: [B, nc] float64."""
-    from .baselines.common import block_dct_batch
-    return block_dct_batch(np.asarray(gray, dtype=np.float64)[None], dy, dx, nc=nc)[0]
+    return jpeg.block_dct_batch(np.asarray(gray, dtype=np.float64)[None], dy, dx, nc=nc)[0]

@@ -17,15 +17,7 @@ import cv2
 import numpy as np
 
 from .. import jpeg
-from ..jpeg import dct_matrix
-
-_D = dct_matrix()
-# 2-D DCT of a row-major flattened 8x8 block b: vec(D b D^T) = kron(D, D) @ vec(b); rows
-# permuted to zig-zag order, so that the first nc rows give the first nc coefficients.
-_KZ = np.ascontiguousarray(np.kron(_D, _D)[jpeg.ZIGZAG])
-# DCT coefficients are snapped to multiples of 2^-SNAP_BITS (see block_dct_batch)
-SNAP_BITS = 30
-
+from ..jpeg import SNAP_BITS, block_dct_batch  # noqa: F401 (block_dct_batch: shared by the baselines)
 
 
 def luma_batch(patches: np.ndarray) -> np.ndarray:
@@ -53,35 +45,6 @@ def as_luma(image: np.ndarray) -> np.ndarray:
     if a.ndim != 2:
         raise ValueError(f"expected (H,W) or (H,W,3), got {a.shape}")
     return a
-
-
-def block_dct_batch(gray: np.ndarray, dy: int = 0, dx: int = 0, nby: int | None = None,
-                    nbx: int | None = None, nc: int = 64) -> np.ndarray:
-    """DCT (level shift 128, orthonormal, as JPEG) of the 8x8 blocks of a [N,H,W] batch on the
-    grid whose first block starts at row ``dy``, column ``dx``; ``nby x nbx`` blocks (default: as
-    many as fit). Returns float64 [N, blocks, nc], the first ``nc`` coefficients in zig-zag order;
-    equal to :func:`qpaper.jpeg.block_dct` patch by patch up to the snapping below.
-
-    One BLAS matrix product ``blocks[N*blocks, 64] @ KZ[:nc].T`` with the 64x64 Kronecker DCT
-    basis in zig-zag order. The result is then snapped to the nearest multiple of 2^-30
-    (``SNAP_BITS``): many coefficients of real blocks are exact rationals (the DC, (0,4), (4,0)
-    and (4,4) coefficients are multiples of 1/8; flat and clipped blocks give more), and their
-    rounding to a step, round(c / q) in the estimators, can sit exactly on a tie that the
-    last-bit error of the floating-point DCT would decide, differently for another BLAS kernel,
-    thread count or position in the batch. Snapping makes those values exact, so ties go
-    to even (``np.rint``) deterministically; it moves other values by at most 5e-10 (the
-    floating-point error of the DCT is ~1e-13)."""
-    n, h, w = gray.shape
-    nby = (h - dy) // 8 if nby is None else nby
-    nbx = (w - dx) // 8 if nbx is None else nbx
-    b = gray[:, dy:dy + 8 * nby, dx:dx + 8 * nbx].reshape(n, nby, 8, nbx, 8).transpose(0, 1, 3, 2, 4)
-    b = b.reshape(-1, 64).astype(np.float64)
-    b -= 128.0
-    c = b @ _KZ[:nc].T
-    c *= 2.0 ** SNAP_BITS
-    np.rint(c, out=c)
-    c *= 2.0 ** -SNAP_BITS
-    return c.reshape(n, nby * nbx, nc)
 
 
 def observed_and_calibrated(gray: np.ndarray, nc: int) -> tuple[np.ndarray, np.ndarray]:
