@@ -219,8 +219,9 @@ def estimate_grid(rgb, progress=None) -> tuple[tuple[int, int], float]:
 def estimate_nonaligned(rgb, q2, shift, nc: int = NC) -> np.ndarray:
     """Q1 by the NA-DJPG model of [5] on the first grid ``shift`` (r, c), over the blocks of the
     image's centre (at most NA_SIDE square, cut on the 8x8 grid so the shift is kept)."""
+    from . import grid
     from .baselines import bianchi, common
-    crop = bianchi.centre_crop(rgb, NA_SIDE)
+    crop = grid.centre_crop(rgb, NA_SIDE)
     return bianchi.nonaligned_batch(common.luma_batch(crop[None]), q2, np.array([shift]), nc)[0]
 
 

@@ -263,7 +263,7 @@ def features(cases: dict, prior: np.ndarray | None = None) -> np.ndarray:
     per = [np.broadcast_to(np.log(Bn) / 10, shape), np.broadcast_to(act, shape),
            np.broadcast_to(np.log1p(act * Bn) / 10, shape), np.broadcast_to(np.log(qq) / np.log(CAND), shape),
            np.broadcast_to(np.log(q2) / np.log(CAND), shape), np.log(qq / q2) / 3,
-           (q2 % qq == 0).astype(np.float64) + 0 * qq, (qq % q2 == 0).astype(np.float64), (qq < q2).astype(np.float64),
+           (q2 % qq == 0).astype(np.float64), (qq % q2 == 0).astype(np.float64), (qq < q2).astype(np.float64),
            np.broadcast_to(np.asarray(cases["grid_confidence"], dtype=np.float64)[:, None, None], shape)]
     per = np.stack([np.broadcast_to(p, shape) for p in per], axis=2)  # [N, NC, 10, CAND]
     onehot = np.broadcast_to(np.eye(NC)[None, :, :, None], (n, NC, NC, CAND))

@@ -353,15 +353,6 @@ def estimate_shift(image_or_patch: np.ndarray, q2: np.ndarray, **kw) -> tuple[in
     return int(r), int(c)
 
 
-centre_crop = grid.centre_crop
-
-
-def find_image_grid(image: np.ndarray, kshift: int = KSHIFT, side: int = grid.SIDE,
-                    progress=None) -> tuple[tuple[int, int], float]:
-    """:func:`qpaper.grid.find_grid` of an image ((H,W) luma or (H,W,3) RGB)."""
-    return grid.find_grid(common.as_luma(image), kshift, side, progress)
-
-
 def nonaligned_batch(gray: np.ndarray, q2: np.ndarray, rc: np.ndarray, nc: int, eps: float = EPS,
                      tau: float = 0.0, iters: int = ITERS) -> np.ndarray:
     """NA-DJPG q1 estimates [N, nc] on the grids given by ``rc`` [N, 2] (generator's (r, c))."""
