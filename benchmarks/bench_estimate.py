@@ -158,16 +158,23 @@ def main():
     ap.add_argument("--cnn-fqe-models", default="/tmp/cnn-fqe/net_models")
     ap.add_argument("--rows-cache", help="a CSV of rows kept across runs: methods already in it (same seed and "
                     "--per-cell, so the same files) are read from it, not run again")
+    ap.add_argument("--rerun", nargs="*", default=[], choices=METHODS,
+                    help="methods run again even where --rows-cache holds their rows (after a change to them)")
     a = ap.parse_args()
     t0 = time.time()
     rng = np.random.default_rng([a.seed, 0xE57, 31])
     pics = photos()
     methods = list(a.methods)
     notes = []
-    if "pyifd" in methods and not Path(a.pyifd_venv, "bin", "python").exists():
+    cached_methods = set()
+    if a.rows_cache and Path(a.rows_cache).exists():  # a peer whose rows are kept needs no environment
+        kept = pd.read_csv(a.rows_cache, usecols=["key", "method"])
+        cached_methods = set(kept[kept.key == f"seed {a.seed} per-cell {a.per_cell}"].method) - set(a.rerun)
+    if "pyifd" in methods and "pyifd" not in cached_methods and not Path(a.pyifd_venv, "bin", "python").exists():
         methods.remove("pyifd")
         notes.append(f"pyifd skipped: no {a.pyifd_venv} (python3 -m venv {a.pyifd_venv} && {a.pyifd_venv}/bin/pip install pyIFD)")
-    if "cnn-fqe" in methods and not (Path(a.cnn_fqe_venv, "bin", "python").exists() and Path(a.cnn_fqe_models).is_dir()):
+    if "cnn-fqe" in methods and "cnn-fqe" not in cached_methods and not (
+            Path(a.cnn_fqe_venv, "bin", "python").exists() and Path(a.cnn_fqe_models).is_dir()):
         methods.remove("cnn-fqe")
         notes.append(f"cnn-fqe skipped: no {a.cnn_fqe_venv} with tf-keras or no {a.cnn_fqe_models}")
     cases = []
@@ -200,7 +207,7 @@ def main():
         key = f"seed {a.seed} per-cell {a.per_cell}"
         if a.rows_cache and Path(a.rows_cache).exists():
             cached = pd.read_csv(a.rows_cache, dtype={"hits": str, "confidences": str})
-            cached = cached[cached.key == key]
+            cached = cached[(cached.key == key) & ~cached.method.isin(a.rerun)]
         done = set(cached.method) if len(cached) else set()
         todo = [m for m in methods if m not in done]
         peers = {}
@@ -245,7 +252,10 @@ def main():
                 print(f"{j}/{len(files)} files estimated ({time.time() - t0:.0f} s)", flush=True)
     df = pd.DataFrame(rows)
     if a.rows_cache:
-        both = pd.concat(([pd.read_csv(a.rows_cache, dtype={"hits": str, "confidences": str})] if Path(a.rows_cache).exists() else []) + [df])
+        old = pd.read_csv(a.rows_cache, dtype={"hits": str, "confidences": str}) if Path(a.rows_cache).exists() \
+            else pd.DataFrame(columns=["key", "method"])
+        old = old[~((old.key == key) & old.method.isin(a.rerun))]  # rows run again replace theirs
+        both = pd.concat([old, df])
         atomic_write_bytes(Path(a.rows_cache), both.to_csv(index=False).encode())
     df = pd.concat([cached[cached.method.isin(done & set(methods))], df], ignore_index=True) if len(cached) else df
     df = df.sort_values(["index", "method"], kind="stable").reset_index(drop=True)

@@ -13,12 +13,15 @@ whose record holds an error is tried again.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import errno
 import io
 import itertools
 import json
 import os
 import re
+import signal
 import sys
 import threading
 from contextlib import ExitStack
@@ -60,8 +63,27 @@ def _csv_records(text: str):
 
 
 def _whole(record) -> bool:
+    """A CSV record with every column and its line end (CRLF as written, or LF after an editor,
+    sed or pandas rewrote the table: issue 32, item 6)."""
     fields, raw = record
-    return fields is not None and len(fields) == len(estimate.CSV_FIELDS) and raw.endswith("\r\n")
+    return fields is not None and len(fields) == len(estimate.CSV_FIELDS) and raw.endswith("\n")
+
+
+def is_table(path, kind: str) -> bool:
+    """``path`` starts like a table ``qpaper estimate`` writes of ``kind``: the CSV header of
+    :data:`estimate.CSV_FIELDS`, or a JSON object with a ``file`` and ``method`` or ``error``."""
+    try:
+        with open(path, newline="", **ENCODING) as f:
+            first = f.readline(1 << 16)
+    except OSError:
+        return False
+    if kind == "csv":
+        return first.rstrip("\r\n") == _csv_text(estimate.CSV_FIELDS).rstrip("\r\n")
+    try:
+        r = json.loads(first)
+    except ValueError:
+        return False
+    return isinstance(r, dict) and isinstance(r.get("file"), str) and ("method" in r or "error" in r)
 
 
 def _damaged(path, k: int):
@@ -78,13 +100,26 @@ class Table:
         self.name, self.kind = str(path), kind
         self.path = Path(path)
         self.stream = self.name == "-" or (self.path.exists() and not self.path.is_file())
+        if not self.stream and self.name:  # links resolved: the partial, the lock and the table are one file each
+            self.path = Path(os.path.realpath(self.path))
         self.partial = self.path.with_name(self.path.name + ".partial")
         self.lockfile = self.path.with_name(self.path.name + ".lock")
         self.header = _csv_text(estimate.CSV_FIELDS) if kind == "csv" else ""
         self.kept: dict[str, str] = {}  # file -> record, from an earlier run
-        self.methods: set[str] = set()  # the methods of the kept records
+        self.options: set[str] = set()  # the options of the kept records (estimate.options_of)
         self.new: dict[str, str] = {}  # file -> record, from this run
         self._f = self._lock = None
+
+    def check(self, inputs) -> None:
+        """Before any work: the table, its partial and its lock may only be new names or files an
+        earlier ``qpaper estimate`` wrote, never an input or inside an input folder (issue 32,
+        item 1)."""
+        what = f"qpaper {self.kind.upper()} table"
+        check_output_file(self.path, inputs, lambda p: is_table(p, self.kind), what)
+        if self.stream:
+            return
+        check_output_file(self.partial, inputs, lambda p: is_table(p, self.kind), what)
+        check_output_file(self.lockfile, inputs, lambda p: False, "lock")
 
     def encode(self, r: dict) -> str:
         if self.kind == "jsonl":
@@ -107,7 +142,7 @@ class Table:
                 except ValueError:
                     r = None
                 chunks.append((line, r if isinstance(r, dict) and isinstance(r.get("file"), str) else None))
-            got = [(r["file"], line, "error" in r, r.get("method", "")) if r else None for line, r in chunks]
+            got = [(r["file"], line, "error" in r, str(r.get("options", ""))) if r else None for line, r in chunks]
         else:
             records = _csv_records(text)
             header, pos = next(records, (None, ""))
@@ -119,13 +154,14 @@ class Table:
             for fields, raw in records:
                 if _whole((fields, raw)):
                     row = dict(zip(estimate.CSV_FIELDS, fields))
-                    got.append((row["file"], _csv_text(fields), bool(row["error"]), row["method"]))
+                    got.append((estimate.csv_uncell(row["file"]), _csv_text(fields), bool(row["error"]),
+                                estimate.csv_uncell(row["options"])))
                     pos += len(raw)
                     continue
                 # not whole: a torn last write, unless a whole record starts after one of its line ends
                 # (an unclosed quote swallows the records after it)
                 rest = text[pos:]
-                starts = [m.end() for m in itertools.islice(re.finditer("\r\n", rest), 1000)]
+                starts = [m.end() for m in itertools.islice(re.finditer("\n", rest), 1000)]
                 if any(_whole(next(_csv_records(rest[i:]), (None, ""))) for i in starts if i < len(rest)):
                     _damaged(path, len(got) + 1)
                 break
@@ -138,11 +174,11 @@ class Table:
     def load(self) -> None:
         """The whole, error-free records of ``PATH.partial`` if a run stopped (it starts with every
         record that run kept: a run that started over ignores the older PATH), else of PATH."""
-        for f, rec, failed, method in self.records(self.partial if self.partial.exists() else self.path):
+        for f, rec, failed, options in self.records(self.partial if self.partial.exists() else self.path):
             self.kept.pop(f, None)
             if not failed:
                 self.kept[f] = rec
-                self.methods.add(method)
+                self.options.add(options)
 
     def lock(self) -> None:
         """Hold ``PATH.lock`` until :meth:`release`: a second run on the same table is refused."""
@@ -159,7 +195,7 @@ class Table:
 
     def release(self) -> None:
         if self._lock is not None:
-            self.lockfile.unlink(missing_ok=True)
+            self.lockfile.unlink(missing_ok=True)  # check() refused a lock name holding anything
             self._lock.close()
             self._lock = None
 
@@ -192,7 +228,7 @@ class Table:
                 seen.add(f)
                 body.append(rec)
         body += [rec for f, rec in self.kept.items() if f not in seen]
-        write_output(self.name, (self.header + "".join(body)).encode(**ENCODING))
+        write_output(self.name if self.stream else self.path, (self.header + "".join(body)).encode(**ENCODING))
         self.close()
         if not self.stream and self.partial.exists():
             self.partial.unlink()
@@ -214,9 +250,7 @@ def run(inputs, csv_path=None, jsonl_path=None, json_lines: bool = False, resume
     if len(set(real)) < len(real) or [t.name for t in tables].count("-") > 1:
         raise ValueError("--csv and --jsonl name the same output")
     for t in tables:
-        check_output_file(t.path, inputs=[*files, *inputs])
-        if not t.stream:
-            check_output_file(t.partial, inputs=[*files, *inputs])
+        t.check([*inputs, *files])
     if not files and not folder_errors:
         raise ValueError(f"no JPEG file (.jpg, .jpeg, .jpe, .jfif) in {' '.join(map(str, inputs))}")
     if resume and (not tables or any(t.stream for t in tables)):
@@ -227,13 +261,14 @@ def run(inputs, csv_path=None, jsonl_path=None, json_lines: bool = False, resume
             stack.callback(t.release)
         done = set()
         if resume:
+            options = estimate.options_of(kw)
             for t in tables:
                 t.load()
-                method = estimate.method_of(kw)
-                other = t.methods - {method}
+                other = t.options - {options}
                 if other:
-                    raise ValueError(f"{t.name} holds rows of --method {' and '.join(sorted(other))}, not "
-                                     f"{method}: resume with the options of the stopped run")
+                    raise ValueError(f"{t.name} holds rows estimated with other options ({sorted(other)[0] or 'none'}"
+                                     f", not {options}): resume with the options of the stopped run, or start a "
+                                     "new table")
             done = set.intersection(*(set(t.kept) for t in tables))  # in one table only: estimated again
         for t in tables:
             if not resume and not t.stream and t.partial.exists():
@@ -244,7 +279,8 @@ def run(inputs, csv_path=None, jsonl_path=None, json_lines: bool = False, resume
         if resume:
             print(f"resuming: {len(files) - len(todo)} of {len(files)} files already in "
                   f"{' and '.join(t.name for t in tables)}; estimating {len(todo)}", file=err, flush=True)
-        return _run(tables, files, folder_errors, todo, c, json_lines, progress, echo, err, kw)
+        with terminated_as_interrupt():
+            return _run(tables, files, folder_errors, todo, c, json_lines, progress, echo, err, kw)
 
 
 def _run(tables, files, folder_errors, todo, c, json_lines, progress, echo, err, kw):
@@ -276,19 +312,50 @@ def _run(tables, files, folder_errors, todo, c, json_lines, progress, echo, err,
                     print(shown.pop(nxt), file=echo, flush=True)
                     nxt = next(order, None)
                 bar.update(1)
-    except KeyboardInterrupt:
-        grown = [str(t.partial) for t in tables if not t.stream]
-        if grown:
-            print(f"qpaper: the finished files are in {' and '.join(grown)}: the same command with --resume continues",
-                  file=err, flush=True)
+        order = [str(f) for f, _ in folder_errors] + [str(f) for f in files]
+        for t in tables:
+            t.finish(order)
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (see run)
+        print(f"qpaper: {kept(tables)}", file=err, flush=True)
         raise
+    except OSError as e:
+        if e.errno != errno.ENOSPC:
+            raise
+        raise ValueError(f"no space left on the device: {kept(tables)}") from None
     finally:
         for t in tables:
             t.close()
-    order = [str(f) for f, _ in folder_errors] + [str(f) for f in files]
-    for t in tables:
-        t.finish(order)
     return failed, len(todo) + len(folder_errors)
+
+
+def kept(tables) -> str:
+    """What a stopped batch kept, and how to go on: one line."""
+    grown = [str(t.partial) for t in tables if not t.stream and t.partial.exists()]
+    if not grown:
+        return "nothing was kept (the outputs are standard output or a device): run the command again"
+    return f"the finished files are kept in {' and '.join(grown)}: the same command with --resume continues"
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM during a batch: stopped like Ctrl-C, saying what was kept."""
+
+
+@contextlib.contextmanager
+def terminated_as_interrupt():
+    """While a batch runs, SIGTERM (a scheduler's kill, ``timeout``) stops it as Ctrl-C does: the
+    partial tables stay whole and the user is told how to resume (issue 32, item 7)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        raise Terminated()
+
+    old = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
 
 
 def _results(todo, c, kw):

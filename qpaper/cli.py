@@ -44,6 +44,15 @@ def _number(kind, lo=None, hi=None, what=""):
     return parse
 
 
+def _name(text):
+    """An argparse type: a path that is not empty (``--csv ""`` would write nothing and say nothing)."""
+    if not text:
+        raise argparse.ArgumentTypeError("an empty name")
+    return text
+
+
+_name.__name__ = "name"
+
 SEED = _number(int, 0, 2 ** 32 - 1, "seed")  # every --seed: refused before any work when numpy could not take it
 
 
@@ -64,7 +73,7 @@ def cmd_qtable(a):
     qf, dist = jpeg.nearest_standard_qf(t)
     ps, psd = jpeg.nearest_photoshop_quality(t)
     size = f"{info['size'][1]}x{info['size'][0]} as stored, " if info["size"] else ""
-    print(f"{a.file}: {size}{len(info['tables'])} quantization table(s), {info['coding']}, "
+    print(f"{paths.printable(a.file)}: {size}{len(info['tables'])} quantization table(s), {info['coding']}, "
           f"{len(info['components'])} component(s)")
     if info["orientation"] not in (None, 1):
         print(f"EXIF orientation {info['orientation']}: viewers show it {jpeg.ORIENTATIONS[info['orientation']]}; "
@@ -105,10 +114,10 @@ def cmd_data_list(a):
 
 
 def cmd_data_trace(a):
-    from .sources import THRESHOLD_NOTE, jpeg_trace_score, read_image
+    from .sources import THRESHOLD_NOTE, trace_verdict
     for f in a.files:
-        s = jpeg_trace_score(read_image(f))
-        print(f"{f}\t{s:.4f}\t{'JPEG trace' if s > a.threshold else 'no trace found'}")
+        s, verdict = trace_verdict(f, a.threshold)
+        print(f"{paths.printable(f)}\t{'-' if s is None else f'{s:.4f}'}\t{verdict}")
     print(THRESHOLD_NOTE.format(a.threshold), file=sys.stderr)
 
 
@@ -199,7 +208,7 @@ def cmd_localize(a):
 
     from . import jpeg, localize
     out = Path(a.out)
-    paths.check_output_folder(out)  # before any work: a bad --out costs the user nothing
+    localize.check_out(out, a.file)  # before any work: a bad --out costs the user nothing
     from . import estimate
     p = estimate.precheck(a.file)  # nor a missing or foreign file: both before the backend starts
     limit = int(a.max_memory * 1e9) if a.max_memory else None
@@ -216,12 +225,19 @@ def cmd_localize(a):
     s = localize.run(a.file, out, a.model, a.stride, a.coefficients, "dense" if a.dense else a.path,
                      a.max_megapixels or None, a.seed, progress=not a.quiet, max_memory=limit)
     h, w = s["map_shape"][:2]
-    print(f"map {h}x{w} windows at stride {a.stride}; {s['clusters']} cluster(s), {s['tampered_share']:.1%} of "
-          f"positions outside the background; wrote {out}/qm.npy, map-k*.png, mask.png, summary.json")
+    shown = paths.printable(out)
+    if s["no_trace"]:
+        print(f"map {h}x{w} windows at stride {a.stride}; no mask: the whole file shows no trace of a first "
+              f"compression ({s['no_trace']}); wrote {shown}/qm.npy, map-k*.png, summary.json")
+    else:
+        print(f"map {h}x{w} windows at stride {a.stride}; {s['clusters']} cluster(s), {s['tampered_share']:.1%} of "
+              f"positions outside the background; wrote {shown}/qm.npy, map-k*.png, mask.png, summary.json")
+    for warning in s["warnings"]:
+        print(f"warning: {warning}")
     if s["cannot_tell"]:
         print(f"note: the map says nothing here: {s['cannot_tell'].removeprefix('cannot tell: ')}")
     if s["removed_stale"]:
-        print(f"note: removed {', '.join(s['removed_stale'])} of an earlier run in {out}")
+        print(f"note: removed {', '.join(s['removed_stale'])} of an earlier run in {shown}")
     if s["orientation"] not in (None, 1):
         print(f"note: EXIF orientation {s['orientation']} (viewers show the photo "
               f"{jpeg.ORIENTATIONS[s['orientation']]}); the maps are drawn as the pixels are stored")
@@ -259,8 +275,9 @@ def cmd_models(a):
     print(f"{'name':22s} {'profile':7s} {'qf2':>3s} {'head':10s} {'loss':5s} {'input':5s} {'AvgAcc':>7s} "
           f"{'AvgMSE':>7s}  sha256")
     for e in rows:
-        t1 = (e["metrics"].get("table1") or e["metrics"].get("table3")
-              or e["metrics"].get("gpu", {}).get("random shift", {}).get("model") or {})
+        m = e.get("metrics") or {}
+        t1 = (m.get("table1") or m.get("table3")
+              or ((m.get("gpu") or {}).get("random shift") or {}).get("model") or {})
         acc = f"{t1['AvgAcc']:.4f}" if t1 else "-"
         mse = f"{t1['AvgMSE']:.3f}" if t1 else "-"
         qf2 = "any" if e["qf2"] is None else str(e["qf2"])
@@ -447,7 +464,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("files", nargs="+", metavar="FILE", help="JPEG files or folders (searched recursively for "
                    ".jpg/.jpeg); one file gets the full report, several get one line or row each")
     s.add_argument("--json", action="store_true", help="JSON instead of text (JSON Lines, one per file, for several)")
-    s.add_argument("--csv", metavar="PATH", help="also write one row per file to a CSV table: rows reach PATH.partial "
+    s.add_argument("--csv", metavar="PATH", type=_name, help="also write one row per file to a CSV table: rows reach PATH.partial "
                    "as files finish, PATH at the end in input order (- : standard output; never one of the inputs)")
     s.add_argument("--model", help="with --method cnn: a window model .keras (default: the registered window model); "
                    "with --method file: a file-level model folder (default: the registered one)")
@@ -461,7 +478,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--max-megapixels", type=_number(float, 0, None, "megapixels"), default=120.0,
                    help="refuse larger images (0: no limit)")
     s.add_argument("--seed", type=SEED, default=0)
-    s.add_argument("--jsonl", metavar="PATH", help="also write the JSON of each file, one per line, to PATH (- : "
+    s.add_argument("--jsonl", metavar="PATH", type=_name, help="also write the JSON of each file, one per line, to PATH (- : "
                    "standard output)")
     s.add_argument("--resume", action="store_true", help="continue a stopped run: the files already in --csv/--jsonl "
                    "(or PATH.partial, where a run writes as files finish) are skipped; those with an error are tried "
@@ -475,7 +492,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("file")
     s.add_argument("--stride", type=_number(int, 1, 64, "stride"), default=8,
                    help="window stride in pixels, 1..64 (the paper: 1; default 8)")
-    s.add_argument("--out", required=True, help="folder for qm.npy, map-kNN.png, mask.png, summary.json")
+    s.add_argument("--out", required=True, type=_name, help="folder for qm.npy, map-kNN.png, mask.png, summary.json: "
+                   "new, empty or an earlier localize run's (never the input's folder)")
     s.add_argument("--model", help=".keras model (default: the registered model for the file's QF2)")
     s.add_argument("--coefficients", type=_number(int, 1, NC, "coefficient"), nargs="+", default=[1, 6, 14],
                    help=f"maps to draw (1..{NC})")
@@ -486,7 +504,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--dense", action="store_true", help="the same as --path dense")
     s.add_argument("--max-megapixels", type=_number(float, 0, None, "megapixels"), default=120.0,
                    help="refuse larger images (0: no limit)")
-    s.add_argument("--max-memory", type=_number(float, 0, None, "gigabytes"), default=0,
+    s.add_argument("--max-memory", type=_number(float, 0, 1e6, "gigabytes"), default=0,
                    help="refuse a map whose memory bound is above this many GB (default 0: what the system has available)")
     s.add_argument("--seed", type=SEED, default=0)
     s.add_argument("--quiet", action="store_true")
@@ -605,12 +623,23 @@ def main(argv=None) -> int:
         if {(args.command, None), (args.command, getattr(args, "action", None))} & NEEDS_BACKEND:
             import_backend_quietly()
         status = args.func(args)
-    except KeyboardInterrupt:
-        print("qpaper: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        from .batch import Terminated
+        print(f"qpaper: {'terminated' if isinstance(e, Terminated) else 'interrupted'}", file=sys.stderr)
+        return 143 if isinstance(e, Terminated) else 130
     except (ValueError, OSError, KeyError) as e:
         print(f"qpaper: error: {paths.error_line(e)}", file=sys.stderr)
         return 2
+    except (RecursionError, MemoryError, OverflowError) as e:  # input built to exhaust a parser or a number
+        print(f"qpaper: error: {paths.error_line(e, with_type=True)} (an input nested, sized or valued beyond what "
+              "qpaper reads)", file=sys.stderr)
+        return 2
+    except Exception as e:  # a bug: one line, the traceback on request
+        if os.environ.get("QPAPER_DEBUG"):
+            raise
+        print(f"qpaper: internal error: {paths.error_line(e, with_type=True)} (a bug: QPAPER_DEBUG=1 shows the "
+              "traceback to report)", file=sys.stderr)
+        return 1
     return status or 0
 
 

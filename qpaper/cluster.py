@@ -53,16 +53,41 @@ def client(scheduler: str):
                                            dashboard_address=None, silence_logs=logging.ERROR, env=env)
         c = distributed.Client(cluster)
     else:
-        try:  # Dask's connect timeout (30 s; DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT sets another)
-            c = distributed.Client(scheduler, timeout=dask.config.get("distributed.comm.timeouts.connect"))
-        except (OSError, TimeoutError, ValueError, TypeError) as e:
-            raise ValueError(f"cannot reach the Dask scheduler at {scheduler}: {error_line(e)}") from None
+        c = _connect(distributed, scheduler, dask.utils.parse_timedelta(
+            dask.config.get("distributed.comm.timeouts.connect")))
     try:
         yield c
     finally:
         c.close()
         if cluster is not None:
             cluster.close()
+
+
+def _connect(distributed, scheduler: str, timeout: float):
+    """``distributed.Client(scheduler)`` within Dask's connect timeout (30 s;
+    DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT sets another), the handshake included: a server
+    that accepts the connection and never answers is one line, not a hang (issue 32, item 6)."""
+    import threading
+    box = {}
+
+    def connect():
+        try:
+            box["client"] = distributed.Client(scheduler, timeout=timeout)
+        except BaseException as e:  # handed to the caller
+            box["error"] = e
+
+    t = threading.Thread(target=connect, daemon=True, name="qpaper-dask-connect")
+    t.start()
+    t.join(timeout + 5)
+    if t.is_alive():
+        raise ValueError(f"the Dask scheduler at {scheduler} did not answer within {timeout:g} s (something listens "
+                         "there, but not a Dask scheduler that answers)")
+    e = box.get("error")
+    if isinstance(e, (OSError, TimeoutError, ValueError, TypeError)):
+        raise ValueError(f"cannot reach the Dask scheduler at {scheduler}: {error_line(e)}") from None
+    if e is not None:
+        raise e
+    return box["client"]
 
 
 def _threads(c) -> int:

@@ -21,7 +21,7 @@ import numpy as np
 
 from . import jpeg
 from .jpeg import NC, PATCH
-from .paths import error_line
+from .paths import error_line, printable
 
 
 class InputError(ValueError):
@@ -37,23 +37,43 @@ def _flush_c_stdio() -> None:
 
 
 @contextlib.contextmanager
-def quiet_stderr():
+def quiet_stderr(messages: list | None = None):
     """libjpeg prints warnings (e.g. 'Premature end of JPEG file') on fd 2; the CLI owes the user
-    one line, so they are hidden while decoding."""
+    one line, so they are hidden while decoding. ``messages``: a list that receives the lines the
+    decoder printed (they become the file's ``warnings``, issue 32 item 2)."""
+    import tempfile
     try:
         fd = os.dup(2)
     except OSError:
         yield
         return
-    null = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(null, 2)
+    sink = tempfile.TemporaryFile()
+    os.dup2(sink.fileno(), 2)
     try:
         yield
     finally:
         _flush_c_stdio()  # a C stderr that a library made buffered would print it at exit, on the real fd 2
         os.dup2(fd, 2)
         os.close(fd)
-        os.close(null)
+        if messages is not None:
+            sink.seek(0)
+            text = sink.read(1 << 16).decode("utf-8", "replace")
+            messages += [line.strip() for line in text.splitlines() if line.strip()]
+        sink.close()
+
+
+MOSTLY_MISSING = 0.5  # a file whose decoder filled more than this share of the picture is refused
+
+
+def decoder_warnings(messages: list, filled: float) -> list[str]:
+    """What the decoder said while decoding (premature end, corrupt data, extraneous bytes), once
+    each, as ``warnings``; with the share of the picture it filled for a scan that ends early."""
+    said = list(dict.fromkeys(messages))[:3]
+    out = [f"the decoder reported: {shown(m)}" for m in said]
+    if filled > 0:
+        out.append(f"the scan ends early: the decoder filled the last {filled:.0%} of the picture with grey; the "
+                   "estimate and the verdict rest on the rest")
+    return out
 
 
 def precheck(path) -> Path:
@@ -109,15 +129,21 @@ def read_jpeg(path, max_megapixels: float | None = 120.0) -> dict:
     if max_megapixels and h * w > max_megapixels * 1e6:
         raise InputError(f"{p}: {w}x{h} is {h * w / 1e6:.0f} megapixels, above the limit of {max_megapixels:g} "
                          "(raise it with --max-megapixels)")
+    messages = []
     try:
-        with quiet_stderr():  # never rotated by the EXIF orientation: the stored block grid is what is read
+        with quiet_stderr(messages):  # never rotated by the EXIF orientation: the stored block grid is what is read
             rgb = jpeg.decode(data[:info["end"]])
     except jpeg.JpegError:
         rgb = None
     if rgb is None or rgb.shape[:2] != (h, w):
         raise InputError(f"{p}: corrupt JPEG (cannot decode)")
-    return {"rgb": rgb, "data": data[:info["end"]], "q2": q2, "progressive": info["progressive"], "coding": info["coding"], "size": (h, w),
-            "orientation": info["orientation"], "trailer": info["trailer"], "stray": info["stray"]}
+    filled = jpeg.filled_share(rgb) if any("premature end" in m.lower() for m in messages) else 0.0
+    if filled > MOSTLY_MISSING:
+        raise InputError(f"{p}: the scan is mostly missing: the decoder filled the last {filled:.0%} of the picture "
+                         "with grey (a cut or damaged file); nothing here to estimate from")
+    return {"rgb": rgb, "data": data[:info["end"]], "q2": q2, "progressive": info["progressive"],
+            "coding": info["coding"], "size": (h, w), "orientation": info["orientation"], "trailer": info["trailer"],
+            "stray": info["stray"], "decoder": decoder_warnings(messages, filled)}
 
 
 def window_origins(size, max_windows: int = 512, seed: int = 0) -> np.ndarray:
@@ -189,7 +215,8 @@ def readable_coefficients(rgb, origins, q2, nc: int = NC) -> np.ndarray:
     smooth content, or Q2 steps that round everything to zero, fill one bin: no comb to read.
     A bin counts when TRACE_SHARE of the blocks (and 3) fall in it."""
     y = jpeg.to_luma(rgb)
-    c = np.concatenate([jpeg.block_dct(y[a:a + PATCH, b:b + PATCH])[:, 1:nc] for a, b in origins])
+    c = np.concatenate([jpeg.block_dct_batch(np.stack([y[a:a + PATCH, b:b + PATCH] for a, b in part]), nc=nc)
+                        .reshape(-1, nc)[:, 1:] for part in np.array_split(origins, max(1, len(origins) // 64))])
     q = np.rint(c / jpeg.zigzag(q2)[1:nc])
     least = max(3, TRACE_SHARE * len(q))
     return np.array([(np.unique(col, return_counts=True)[1] >= least).sum() for col in q.T])
@@ -294,12 +321,14 @@ def run(path, model: str | None = None, method: str | None = None, window=None, 
         warnings.append(f"{n} stray byte(s) between markers (first at byte {at}) were skipped, as libjpeg skips them: "
                         "the file was edited or damaged after it was written; its tables and pixels were read as "
                         "the decoder reads them")
+    warnings += img["decoder"]
     if img["trailer"]:
         warnings.append(f"{img['trailer']} bytes after the end-of-image marker (a motion-photo video or vendor "
                         "data) were ignored")
     out = {"file": str(path), "size": list(img["size"]), "progressive": img["progressive"],
            "coding": img["coding"], "orientation": img["orientation"],
            "q2": jpeg.zigzag(q2)[:nc].tolist(), "qf2": qf2, "qf2_distance": round(qf2_dist, 3), "method": method,
+           "options": options_of(dict(method=method, model=model, window=window, max_windows=max_windows, seed=seed)),
            "windows": int(len(origins))}
     bar = (tqdm(total=64, unit="grid", desc="first grid, then every block", disable=not progress) if method == "file"
            else tqdm(total=len(origins), unit="window", desc="estimating", disable=not progress or len(origins) < 64))
@@ -458,8 +487,7 @@ def expand_inputs(paths, errors: list | None = None) -> list[Path]:
 
 def shown(path) -> str:
     """A file name as one printable line: undecodable bytes as \\x.., control characters escaped."""
-    text = str(path).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return printable(path)
 
 
 def run_one(path, models: dict, **kw) -> dict:
@@ -472,7 +500,31 @@ def run_one(path, models: dict, **kw) -> dict:
         return {"file": str(path), "error": error_line(e)}
 
 
-CSV_FIELDS = (["file", "qf2", "method", "model", "grid_shift"] + [f"q2_{k}" for k in range(1, NC + 1)]
+def options_of(kw: dict) -> str:
+    """The options that change a file's estimate, as one text: recorded in every row of a table
+    and compared by ``--resume``, which never merges estimates made with other options (issue 32,
+    item 6)."""
+    window = kw.get("window")
+    return (f"method={method_of(kw)} model={kw.get('model') or 'registered'} "
+            f"window={'-' if window is None else ','.join(map(str, window))} "
+            f"max_windows={kw.get('max_windows', 512)} seed={kw.get('seed', 0)}")
+
+
+CSV_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "'")
+
+
+def csv_cell(v):
+    """A text cell a spreadsheet would run as a formula (it starts with =, +, -, @, a tab or a CR)
+    gets a leading ``'`` (OWASP's CSV-injection advice); so does one that starts with ``'``, so that
+    :func:`csv_uncell` gives every text back."""
+    return "'" + v if isinstance(v, str) and v.startswith(CSV_TRIGGERS) else v
+
+
+def csv_uncell(v: str) -> str:
+    return v[1:] if v.startswith("'") else v
+
+
+CSV_FIELDS = (["file", "qf2", "method", "model", "options", "grid_shift"] + [f"q2_{k}" for k in range(1, NC + 1)]
               + [f"q1_{k}" for k in range(1, NC + 1)] + [f"confidence_{k}" for k in range(1, NC + 1)]
               + [f"note_{k}" for k in range(1, NC + 1)] + ["nearest_qf1", "nearest_matches", "verdict", "warnings",
                                                            "error"])
@@ -483,8 +535,9 @@ def csv_row(r: dict) -> dict:
     row = {k: "" for k in CSV_FIELDS}
     row.update(file=r["file"], error=r.get("error", ""))
     if "error" in r:
-        return row
-    row.update(qf2=r["qf2"], method=r["method"], model=r.get("model", ""), verdict=r["verdict"],
+        return {k: csv_cell(v) for k, v in row.items()}
+    row.update(qf2=r["qf2"], method=r["method"], model=r.get("model", ""), options=r.get("options", ""),
+               verdict=r["verdict"],
                grid_shift=" ".join(map(str, r["grid_shift"])) if "grid_shift" in r else "",
                nearest_qf1=r["nearest"]["qf"] if r["nearest"] else "", warnings=" | ".join(r["warnings"]))
     for k, v in enumerate(r["q2"], 1):
@@ -497,7 +550,7 @@ def csv_row(r: dict) -> dict:
         row[f"note_{k}"] = v
     if r["nearest"] and "matches" in r["nearest"]:
         row["nearest_matches"] = r["nearest"]["matches"] or "none"
-    return row
+    return {k: csv_cell(v) for k, v in row.items()}
 
 
 def summary_line(r: dict) -> str:
@@ -511,10 +564,10 @@ def summary_line(r: dict) -> str:
 
 def format_text(r: dict) -> str:
     h, w = r["size"]
-    lines = [f"file: {r['file']} ({w}x{h} as stored, {r['coding']})",
+    lines = [f"file: {shown(r['file'])} ({w}x{h} as stored, {r['coding']})",
              f"Q2 (zig-zag 1..{len(r['q2'])}): {' '.join(map(str, r['q2']))}  -> nearest standard QF {r['qf2']} "
              f"(mean |difference| {r['qf2_distance']:.2f})",
-             f"method: {r['method']}" + (f", model {r['model']}" if r.get("model") else "")
+             f"method: {r['method']}" + (f", model {shown(r['model'])}" if r.get("model") else "")
              + (f" (trained for QF2 {r['model_qf2']})" if r.get("model_qf2") else ""),
              (f"blocks: {r['blocks']} 8x8 blocks of the whole file" if "blocks" in r else
               f"windows: {r['windows']} of 64x64 on the file's 8x8 grid")]

@@ -256,14 +256,21 @@ def read_qtables(source) -> dict:
     tables, components, sof, size, orientation, scanned, end, pos = {}, None, None, None, None, False, None, 2
     stray = []  # (offset, count) of bytes between markers, skipped as libjpeg skips them (with a warning)
     while pos < len(data):
-        if data[pos] != 0xFF:
-            nxt = data.find(b"\xff", pos)
-            if nxt < 0:
-                raise JpegError(f"corrupt JPEG: expected a marker at byte {pos}, and none follows")
-            stray.append((pos, nxt - pos))
-            pos = nxt
-        while pos < len(data) and data[pos] == 0xFF:
+        # libjpeg's next_marker: skip to an FF that (after fill FFs) is followed by a byte other than
+        # 00; the bytes skipped, an "FF 00" among them, are stray ("extraneous bytes before marker")
+        start = run = pos
+        while True:
+            run = data.find(b"\xff", pos)
+            if run < 0:
+                raise JpegError(f"corrupt JPEG: expected a marker at byte {start}, and none follows")
+            pos = run
+            while pos < len(data) and data[pos] == 0xFF:
+                pos += 1
+            if pos >= len(data) or data[pos] != 0x00:
+                break
             pos += 1
+        if run > start:
+            stray.append((start, run - start))
         if pos >= len(data):
             break
         marker = data[pos]
@@ -452,6 +459,20 @@ def decode(data: bytes, gray: bool = False) -> np.ndarray:
     if arr.shape[2] != 3:
         raise JpegError(f"JPEG decodes to {arr.shape[2]} channels; only colour (3-component) files are supported")
     return cv2.cvtColor(arr, cv2.COLOR_BGR2RGB)
+
+
+def filled_share(rgb: np.ndarray, tile: int = 16) -> float:
+    """The share of the picture that a decoder filled after the scan's data ran out: the trailing
+    run, in scan (raster) order, of ``tile`` x ``tile`` tiles of one flat colour (libjpeg fills the
+    missing MCUs with mid-grey). 0 when the last tile has any texture."""
+    h, w = (rgb.shape[0] // tile) * tile, (rgb.shape[1] // tile) * tile
+    if not h or not w:
+        return 0.0
+    t = rgb[:h, :w].reshape(h // tile, tile, w // tile, tile, -1)
+    flat = (t == t[:, :1, :, :1]).all(axis=(1, 3, 4)).ravel()
+    textured = np.flatnonzero(~flat)
+    last = textured[-1] + 1 if len(textured) else 0
+    return float((len(flat) - last) / len(flat))
 
 
 def to_luma(rgb: np.ndarray) -> np.ndarray:

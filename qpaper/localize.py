@@ -9,13 +9,13 @@ position (i, j) stands for the pixel at the window's centre (i s + 32, j s + 32)
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from . import jpeg
 from .jpeg import NC, PATCH
 from .regions import cluster, scores, truth_at_windows, window_grid
-
-
 
 PATHS = ("auto", "dense", "exact")
 
@@ -380,13 +380,45 @@ def score_splice(splice, model, stride: int, seed: int = 0, path: str = "auto") 
             "scores": scores(res["mask"], truth_at_windows(splice.mask, stride) > 0, res["score"])}
 
 
+OUTPUT_NAME = re.compile(r"^(qm\.npy|mask\.png|summary\.json|map-k\d\d\.png)$")
+
+
+def earlier_files(out) -> set[str]:
+    """The names an earlier ``qpaper localize`` wrote in the folder ``out``: those its
+    ``summary.json`` lists (a killed run's too: its summary lists what it was writing), with the
+    temporary names of a killed write. A folder without a localize summary has none: ``--out`` must
+    then be new or empty (issue 32, item 1)."""
+    import json
+    from pathlib import Path
+    try:
+        summary = json.loads((Path(out) / "summary.json").read_text())
+    except (OSError, ValueError, RecursionError):
+        return set()
+    files = summary.get("files") if isinstance(summary, dict) else None
+    if not isinstance(files, list) or "summary.json" not in files:
+        return set()
+    names = {f for f in files if isinstance(f, str) and OUTPUT_NAME.match(f)}
+    temporary = {p.name for p in Path(out).glob(".*.tmp")
+                 if any(p.name.startswith(f".{n}.") for n in names)}
+    return names | temporary
+
+
+def check_out(out, file) -> None:
+    """``--out`` before any work: new, empty, or an earlier localize run's; never the folder of
+    the input (:func:`qpaper.paths.check_output_folder`)."""
+    from .paths import check_output_folder
+    check_output_folder(out, inputs=[file], ours=earlier_files)
+
+
 def run(file, out, model=None, stride: int = 8, coefficients=(1, 6, 14), path: str = "auto",
         max_megapixels: float | None = 120.0, seed: int = 0, progress: bool = True, max_memory: int | None = None) -> dict:
     """``qpaper localize``: the Q1 map of a JPEG file at ``stride`` (Section 5.3), its tampering
     mask (:func:`qpaper.regions.cluster`), written to the folder ``out`` as ``qm.npy``,
     ``map-kNN.png`` for each of ``coefficients``, ``mask.png`` and ``summary.json`` (returned).
     A map whose memory bound (:func:`plan`) is above ``max_memory`` bytes (default: what the
-    system has available) is refused before any window is computed."""
+    system has available) is refused before any window is computed. Where the whole file shows
+    no first compression (the test of ``qpaper estimate``'s file-level verdict), the map is made
+    but no mask is drawn: nothing there to localize (issue 32, item 3)."""
     import io
     import json
     from pathlib import Path
@@ -394,35 +426,43 @@ def run(file, out, model=None, stride: int = 8, coefficients=(1, 6, 14), path: s
     from . import estimate, registry
     from .paths import atomic_write_bytes
     out = Path(out)
+    check_out(out, file)
     img = estimate.read_jpeg(file, max_megapixels)
     check_plan(img["size"], stride, max_memory)
     bins = estimate.readable_coefficients(img["rgb"], estimate.window_origins(img["size"], 512, seed), img["q2"], nc=NC)
     no_trace = estimate.no_trace_reason(bins, img["q2"], NC)
+    whole = estimate.run(file, method="file", max_megapixels=max_megapixels, seed=seed, progress=False)
+    double = bool(whole.get("double")) and not no_trace
     model, name, _, _ = registry.model_for(img["q2"], model)
     path = resolve_path(model, path)
     qm, _ = qmap(model, img["rgb"], stride, progress=progress, path=path, q2=img["q2"])
-    res = cluster(qm, seed=seed)
+    res = cluster(qm, seed=seed) if double else None
+    earlier = earlier_files(out)
+    maps = [f"map-k{k:02d}.png" for k in coefficients]
+    files = ["qm.npy", *maps, *(["mask.png"] if double else []), "summary.json"]
     out.mkdir(parents=True, exist_ok=True)
-    # an earlier run's outputs in the same folder: its summary goes first (a folder never holds a
-    # summary that does not describe the files beside it), its maps this run does not redraw last
-    (out / "summary.json").unlink(missing_ok=True)
-    earlier = {p.name for p in out.glob("map-k*.png")}
+    # while this run writes, the summary lists the earlier run's files and this run's: a folder never
+    # holds a file its summary does not name, so a killed run's folder is still one --out accepts
+    atomic_write_bytes(out / "summary.json", json.dumps({"complete": False, "files": sorted(
+        earlier - {n for n in earlier if n.startswith(".")} | set(files))}, indent=1).encode())
     buf = io.BytesIO()
     np.save(buf, qm, allow_pickle=False)
     atomic_write_bytes(out / "qm.npy", buf.getvalue())
     size = img["size"]
-    maps = [f"map-k{k:02d}.png" for k in coefficients]
     for k, name_k in zip(coefficients, maps):
         atomic_write_bytes(out / name_k, map_png(qm[..., k - 1], size, stride))
-    atomic_write_bytes(out / "mask.png", map_png(res["labels"], size, stride, cmap="tab10", vmin=0, vmax=9))
-    stale = sorted(earlier - set(maps))
+    if double:
+        atomic_write_bytes(out / "mask.png", map_png(res["labels"], size, stride, cmap="tab10", vmin=0, vmax=9))
+    stale = sorted(n for n in earlier - set(files) if not n.startswith("."))  # an earlier run's, named in its summary
     for f in stale:
         (out / f).unlink(missing_ok=True)
     summary = {"file": str(file), "model": name, "stride": stride, "path": path, "map_shape": list(qm.shape),
-               "clusters": res["k"], "silhouette": res["silhouette"],
-               "tampered_share": round(float(res["mask"].mean()), 4), "orientation": img["orientation"],
+               "clusters": res["k"] if double else 0, "silhouette": res["silhouette"] if double else None,
+               "tampered_share": round(float(res["mask"].mean()), 4) if double else 0.0,
+               "no_trace": None if double else (no_trace or whole["verdict"]),
+               "file_verdict": whole["verdict"], "orientation": img["orientation"],
                "readable_coefficients": int((bins >= estimate.TRACE_BINS).sum()), "cannot_tell": no_trace,
-               "files": ["qm.npy", *maps, "mask.png", "summary.json"], "removed_stale": stale,
+               "warnings": img["decoder"], "files": files, "removed_stale": stale, "complete": True,
                "note": "QM(i, j, :) is the window with top-left corner (i*stride, j*stride) of the stored "
                        "pixels; maps are drawn as stored, without the EXIF orientation"}
     atomic_write_bytes(out / "summary.json", json.dumps(summary, indent=1).encode())

@@ -432,6 +432,19 @@ def check_estimator(model, path="") -> None:
                          + ", ".join(f"{w} ({h})" for w, h in widths.items()))
     if not all(np.isfinite(np.asarray(w, dtype="float64")).all() for w in model.get_weights()):
         raise ValueError(f"model {path} has weights that are not finite (NaN or infinity)")
+    # a probe batch: a class or wide head gives one probability distribution per coefficient (issue 32, item 4)
+    from .jpeg import standard_table, zigzag
+    x = np.random.default_rng(0).integers(0, 256, (2, 64, 64, 3)).astype("float32")
+    pred = np.asarray(model.predict_on_batch(inputs(model, x, zigzag(standard_table(90)))), dtype="float64")
+    if pred.shape != (2, width) or not np.isfinite(pred).all():
+        raise ValueError(f"model {path} gives outputs that are not finite numbers on a probe patch")
+    if widths[width] != "regression":
+        for a, b in blocks(head_sizes(widths[width], NC)):
+            block = pred[:, a:b]
+            if block.min() < -1e-6 or np.abs(block.sum(1) - 1).max() > 1e-3:
+                raise ValueError(f"model {path} gives {width} outputs that are not probabilities (a block sums to "
+                                 f"{block.sum(1).max():.3g} on a probe patch): a qpaper estimator's head is one softmax "
+                                 "per coefficient")
 
 
 def load_model(path) -> keras.Model:

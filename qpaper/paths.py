@@ -115,11 +115,24 @@ def write_output(path, data: bytes) -> None:
     atomic_write_bytes(p, data)
 
 
+def printable(text: str) -> str:
+    """``text`` as one printable line: undecodable bytes as \\x.., control characters (a newline,
+    ESC) escaped, so a crafted file name can neither add a line to a report nor drive the terminal."""
+    text = str(text).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+MAX_ERROR = 600  # characters of an error reason kept on its one line
+
+
 def error_line(e: BaseException, with_type: bool = False) -> str:
-    """The first line of an exception's message (its type's name when it has none): what the CLI
-    prints on stderr and what a batch writes in a file's error row. ``with_type``: "Type: line"."""
-    text = str(e).strip()
-    line = text.splitlines()[0] if text else ""
+    """An exception's message as one printable line (its type's name when it has none): what the
+    CLI prints on stderr and what a batch writes in a file's error row. A newline in a file name
+    is escaped, not a cut (issue 32, item 11); a long message is shortened. ``with_type``:
+    "Type: line"."""
+    line = printable(str(e).strip())
+    if len(line) > MAX_ERROR:
+        line = line[:MAX_ERROR - 3] + "..."
     if with_type:
         return f"{type(e).__name__}: {line}" if line else type(e).__name__
     return line or type(e).__name__
@@ -158,12 +171,36 @@ def check_input_file(path, max_bytes: int = MAX_INPUT_BYTES) -> Path:
     return p
 
 
-def check_output_file(path, inputs=()) -> None:
-    """Refuse an output file that cannot be written, or that is one of the ``inputs`` (the same
-    file, also through a link: writing it would destroy the evidence), before any work (one line,
-    exit 2). ``-`` is standard output."""
+def inside(path, folder) -> bool:
+    """``path`` is ``folder`` or lies below it, links resolved."""
+    p, f = os.path.realpath(path), os.path.realpath(folder)
+    return p == f or p.startswith(f.rstrip(os.sep) + os.sep)
+
+
+def read_only(path) -> bool:
+    """``path`` has no write permission bit at all (root could write it anyway: the bits say what
+    its owner wants)."""
+    try:
+        return not os.stat(path).st_mode & 0o222
+    except OSError:
+        return False
+
+
+def check_output_file(path, inputs=(), ours=None, what="output") -> None:
+    """Refuse an output file before any work (one line, exit 2) when writing it could destroy
+    evidence (issue 32, item 1): it is one of the ``inputs`` (the same file, also through a link),
+    lies inside an input folder, exists and is not a file this command writes (``ours(path)``
+    True; a 0-byte file holds nothing to lose), or is read-only; or when it cannot be written.
+    ``-`` is standard output; a device or a FIFO is written through, never replaced."""
     if str(path) == "-":
         return
+    path = Path(path)
+    if not str(path):
+        raise ValueError(f"the {what} has an empty name")
+    for f in inputs:
+        if Path(f).is_dir() and inside(path.parent, f):
+            raise ValueError(f"{path} lies inside the input folder {f}: outputs never go among the evidence "
+                             "(write it elsewhere)")
     if path.exists():
         for f in inputs:
             try:
@@ -174,20 +211,42 @@ def check_output_file(path, inputs=()) -> None:
                 raise ValueError(f"{path} is one of the inputs ({f}): refusing to write over it")
     if path.is_dir():
         raise ValueError(f"{path} is a folder, not a file")
+    if path.is_file():
+        if read_only(path):
+            raise ValueError(f"{path} is read-only: refusing to replace it")
+        if path.stat().st_size and ours is not None and not ours(path):
+            raise ValueError(f"{path} exists and is not a {what}: refusing to replace a file this command did not "
+                             "write (choose a new name, or move it away)")
     if not path.parent.is_dir():
         raise ValueError(f"{path}: folder {path.parent} does not exist")
     if not os.access(path.parent, os.W_OK | os.X_OK):
         raise ValueError(f"{path}: folder {path.parent} is not writable")
 
 
-def check_output_folder(out) -> None:
-    """Refuse an output folder that cannot be written, before any work (one line, exit 2)."""
+def check_output_folder(out, inputs=(), ours=None, what="--out") -> None:
+    """Refuse an output folder before any work (one line, exit 2): one that cannot be written, one
+    that holds (or is) the folder of an input, and one that holds anything but what an earlier run
+    of the same command wrote (``ours(folder)``: the names it may replace; None: any). A new or
+    empty folder is always fine (issue 32, item 1)."""
+    out = Path(out)
+    if not str(out):
+        raise ValueError(f"{what}: an empty name")
     if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out}: exists and is not a folder")
+        raise ValueError(f"{what} {out}: exists and is not a folder")
+    for f in inputs:
+        if inside(f, out):
+            raise ValueError(f"{what} {out}: holds the input {f}: outputs never go among the evidence (choose a new "
+                             "or empty folder)")
+    if out.is_dir() and ours is not None:
+        present = {p.name for p in out.iterdir()}
+        foreign = sorted(present - set(ours(out)))
+        if foreign:
+            raise ValueError(f"{what} {out}: holds {foreign[0]!r}{f' and {len(foreign) - 1} more' if len(foreign) > 1 else ''}"
+                             ", which no earlier run of this command wrote: choose a new or empty folder")
     parent = out
     while not parent.exists():
         parent = parent.parent
     if not parent.is_dir():
-        raise ValueError(f"--out {out}: {parent} is not a folder")
+        raise ValueError(f"{what} {out}: {parent} is not a folder")
     if not os.access(parent, os.W_OK | os.X_OK):
-        raise ValueError(f"--out {out}: {parent} is not writable")
+        raise ValueError(f"{what} {out}: {parent} is not writable")

@@ -277,7 +277,7 @@ def read_manifest(path: Path) -> list[dict]:
     path = Path(path)
     try:
         data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
         raise RegistryError(f"{path}: not a readable manifest ({e.__class__.__name__})") from None
     models = data.get("models") if isinstance(data, dict) else None
     if not isinstance(models, list):
@@ -288,6 +288,7 @@ def read_manifest(path: Path) -> list[dict]:
         if not isinstance(e, dict):
             raise RegistryError(f"{path}: entry {k} is not an object")
         bad = [key for key, t in REQUIRED.items() if not isinstance(e.get(key), t)]
+        bad += [key for key in ("metrics",) if key in e and not isinstance(e[key], dict)]
         if bad or not (e.get("qf2") is None or (isinstance(e["qf2"], int) and not isinstance(e["qf2"], bool))):
             raise RegistryError(f"{path}: entry {k} lacks or mistypes {', '.join(bad or ['qf2'])}")
         f = (path.parent / e["path"]).resolve()

@@ -13,6 +13,7 @@ import io
 import json
 import multiprocessing as mp
 import os
+import re
 import time
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from tqdm import tqdm
 
 from .dataset import content_digest
 from .djpeg import DatasetError, DatasetSpec, DJpegDataset
-from .paths import atomic_write_bytes, error_line, temporary_beside
+from .paths import atomic_write_bytes, check_output_folder, error_line, temporary_beside
 
 SHARD_PATCHES = 4096
 
@@ -145,6 +146,24 @@ def claim_folder(out: Path, spec: dict) -> None:
         raise DatasetError(f"{out} holds another dataset spec; choose an empty folder")
 
 
+DATASET_NAME = re.compile(r"^(spec\.json|manifest\.json|done-\d{5}\.json|[a-z0-9]+-\d{5}\.npy)$")
+
+
+def dataset_files(out: Path) -> set[str]:
+    """The names a dataset build may find in ``out`` and go on with: those of a build (spec,
+    manifest, shards, a killed write's temporary names) when ``out`` holds a build's
+    ``spec.json``; none otherwise: ``--out`` must then be new or empty (issue 32, item 1)."""
+    try:
+        spec = json.loads((out / "spec.json").read_text())
+    except (OSError, ValueError, RecursionError):
+        return set()
+    if not isinstance(spec, dict):
+        return set()
+    names = {p.name for p in out.iterdir()}
+    return {n for n in names if DATASET_NAME.match(n)
+            or (n.startswith(".") and n.endswith(".tmp") and DATASET_NAME.match(n[1:].split(".tmp")[0].rsplit(".", 1)[0]))}
+
+
 def build(spec: DatasetSpec, out_dir, workers: int | None = None, data_dir=None, progress: bool = True,
           log=print, scheduler: str | None = None) -> dict:
     """Generate ``spec`` into shards under ``out_dir`` with ``workers`` processes (default: all
@@ -153,6 +172,7 @@ def build(spec: DatasetSpec, out_dir, workers: int | None = None, data_dir=None,
     ``manifest.json`` last. Complete shards from an earlier (killed) build of the same spec are
     kept; a folder holding another spec is refused."""
     out = Path(out_dir)
+    check_output_folder(out, ours=dataset_files)
     t0 = time.time()
     if scheduler:
         from . import cluster

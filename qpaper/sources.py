@@ -282,6 +282,49 @@ def jpeg_trace_score(img: np.ndarray) -> float:
     return float(m.max() - np.median(m))
 
 
+MIN_TEXTURED = 0.1  # below this share of textured 8x8 blocks the pixels cannot show a comb
+
+
+def trace_verdict(path, threshold: float = TRACE_THRESHOLD) -> tuple[float | None, str]:
+    """``qpaper data trace`` on one file: (score, verdict). A JPEG file is one whatever its
+    pixels show (a flat screenshot or a CMYK JPEG gives the comb too few blocks): its own table
+    says so. Otherwise the pixels' :func:`jpeg_trace_score`, and "cannot tell" where too few
+    blocks have texture for a comb to show (issue 32, item 7)."""
+    from .paths import check_input_file
+    try:
+        with open(check_input_file(path), "rb") as f:
+            head = f.read(2)
+    except ValueError as e:
+        raise SourceError(str(e)) from None
+    if head != b"\xff\xd8":
+        img = read_image(path)  # its refusals (too large, unreadable) are the answer
+        score = jpeg_trace_score(img)
+    else:
+        try:  # a JPEG's pixels may not decode (CMYK, damage): its own table still answers
+            img = read_image(path)
+            score = jpeg_trace_score(img)
+        except (ValueError, cv2.error):
+            img, score = None, None
+    if head == b"\xff\xd8":
+        try:
+            info = jpeg.read_qtables(path)
+            qf, dist = jpeg.nearest_standard_qf(jpeg.luminance_table(info))
+            return score, (f"JPEG trace: a JPEG file ({len(info['components'])} component(s); its table is nearest "
+                           f"IJG QF {qf}{' exactly' if dist == 0 else ''})")
+        except jpeg.JpegError as e:
+            return score, f"cannot tell: a damaged JPEG file ({e})"
+    if score > threshold:
+        return score, "JPEG trace"
+    y = jpeg.to_luma(img).astype(np.float64)
+    h, w = y.shape[0] // 8 * 8, y.shape[1] // 8 * 8
+    blocks = y[:h, :w].reshape(h // 8, 8, w // 8, 8).std(axis=(1, 3))
+    textured = float((blocks > 1.0).mean()) if blocks.size else 0.0
+    if textured < MIN_TEXTURED:
+        return score, (f"cannot tell: only {textured:.0%} of the 8x8 blocks have texture (a flat picture or "
+                       "screenshot shows no comb even when it was a JPEG)")
+    return score, "no trace found"
+
+
 # ---------------------------------------------------------------------------------------------
 # folders, RAISE, Dresden
 
