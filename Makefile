@@ -52,6 +52,7 @@ bench: $(STAMP)  ## benchmarks: ratios measured in one run (bench-arch: the back
 	$(BIN)/python benchmarks/bench_localize.py
 	$(BIN)/python benchmarks/bench_estimate.py
 	$(BIN)/python benchmarks/bench_filelevel_windows.py
+	$(BIN)/python benchmarks/bench_filelevel_speed.py
 	$(BIN)/python benchmarks/bench_batch.py
 	$(BIN)/python benchmarks/bench_wide.py
 	$(BIN)/python benchmarks/bench_cluster.py

@@ -121,12 +121,7 @@ def predicted(F, q: int, step: float, sigmas, lo: int, hi: int) -> np.ndarray:
     """P(observed bin = n) [len(sigmas), hi - lo + 1] for n = lo..hi under a first quantization
     with step ``q`` (Section 2): the never-compressed values (CDF ``F``) rounded to multiples of
     q, plus Gaussian noise of each ``sigma``, read in bins of width ``step`` centred on n * step
-    (aligned: the second quantization, step q2; shifted: unit bins of the first grid's DCT).
-
-    The noise mass that a lattice point m q puts in the bins around its own depends only on where
-    m q sits in its bin (``res``, exact: q, m and the integer steps are whole numbers), so the
-    normal CDF is evaluated once per distinct position and bin edge, not per lattice point: the
-    same numbers, bit for bit, as evaluating it at every point's bins (tests/test_filelevel.py)."""
+    (aligned: the second quantization, step q2; shifted: unit bins of the first grid's DCT)."""
     from scipy.special import ndtr
     M = int(max(abs(lo), abs(hi)) * step // q) + 2
     m = np.arange(-M, M + 1)
@@ -135,16 +130,14 @@ def predicted(F, q: int, step: float, sigmas, lo: int, hi: int) -> np.ndarray:
     m, p1 = m[keep], p1[keep]
     reach = int(np.ceil(5 * max(sigmas) / step)) + 1
     centre = np.rint(m * q / step).astype(np.int64)
-    res, where = np.unique((m * q).astype(np.float64) - centre * step, return_inverse=True)
     n = (centre[None] + np.arange(-reach, reach + 1)[:, None]).ravel()  # [(2 reach + 1) * M]
+    mq = np.tile(m * q, 2 * reach + 1).astype(np.float64)
     w1 = np.tile(p1, 2 * reach + 1)
     ok = (n >= lo) & (n <= hi)
-    n, w1 = n[ok], w1[ok]
-    edges = (np.arange(-reach, reach + 2) - 0.5) * step  # bin n = centre + j spans edges j, j + 1
+    n, mq, w1 = n[ok], mq[ok], w1[ok]
     out = np.empty((len(sigmas), hi - lo + 1))
     for i, s in enumerate(sigmas):
-        cdf = ndtr((edges[None] - res[:, None]) / s)  # [positions, edges]
-        w = (cdf[:, 1:] - cdf[:, :-1])[where].T.ravel()[ok]
+        w = ndtr(((n + 0.5) * step - mq) / s) - ndtr(((n - 0.5) * step - mq) / s)
         out[i] = np.bincount(n - lo, weights=w1 * w, minlength=hi - lo + 1)
     return out
 

@@ -453,7 +453,7 @@ def run(file, out, model=None, stride: int = 8, coefficients=(1, 6, 14), path: s
         atomic_write_bytes(out / name_k, map_png(qm[..., k - 1], size, stride))
     if double:
         atomic_write_bytes(out / "mask.png", map_png(res["labels"], size, stride, cmap="tab10", vmin=0, vmax=9))
-    stale = sorted(n for n in earlier - set(files) if not n.startswith("."))  # an earlier run's, named in its summary
+    stale = sorted(earlier - set(files))  # an earlier run's, named in its summary (and a killed write's temporaries)
     for f in stale:
         (out / f).unlink(missing_ok=True)
     summary = {"file": str(file), "model": name, "stride": stride, "path": path, "map_shape": list(qm.shape),

@@ -194,37 +194,3 @@ def test_the_registry_lists_the_file_level_model_and_window_options_need_a_windo
     assert cli.main(["estimate", str(f), "--window", "0", "0", "--json", "--quiet"]) == 0
     assert json.loads(capsys.readouterr().out)["method"] == "cnn"
 
-
-def test_the_fast_double_quantization_model_is_the_direct_one_bit_for_bit():
-    """filelevel.predicted evaluates the normal CDF once per position of a lattice point in its
-    bin (issue 31, speed): the same numbers as evaluating it at every point's bins."""
-    rng = np.random.default_rng(5)
-    cal = np.concatenate([rng.laplace(0, 12, 4000), rng.normal(0, 3, 2000)])
-    F = fl._cdf(cal)
-    for step, sigmas in ((1.0, fl.SIGMAS_SHIFTED), (3.0, fl.SIGMAS_ALIGNED),
-                         (7.0, fl.SIGMAS_ALIGNED)):
-        for q in (1, 2, 3, 5, 8, 13, 32):
-            for lo, hi in ((-60, 60), (-3, 40), (0, 0)):
-                a = fl.predicted(F, q, step, sigmas, lo, hi)
-                b = predicted_direct(F, q, step, sigmas, lo, hi)
-                assert np.array_equal(a, b), (step, q, lo, hi)
-
-
-def predicted_direct(F, q, step, sigmas, lo, hi):
-    """The reference: the normal CDF at both edges of every bin of every lattice point."""
-    from scipy.special import ndtr
-    M = int(max(abs(lo), abs(hi)) * step // q) + 2
-    m = np.arange(-M, M + 1)
-    p1 = F((m + 0.5) * q) - F((m - 0.5) * q)
-    m, p1 = m[p1 > 1e-12], p1[p1 > 1e-12]
-    reach = int(np.ceil(5 * max(sigmas) / step)) + 1
-    n = (np.rint(m * q / step).astype(np.int64)[None] + np.arange(-reach, reach + 1)[:, None]).ravel()
-    mq = np.tile(m * q, 2 * reach + 1).astype(np.float64)
-    w1 = np.tile(p1, 2 * reach + 1)
-    ok = (n >= lo) & (n <= hi)
-    n, mq, w1 = n[ok], mq[ok], w1[ok]
-    out = np.empty((len(sigmas), hi - lo + 1))
-    for i, s in enumerate(sigmas):
-        w = ndtr(((n + 0.5) * step - mq) / s) - ndtr(((n - 0.5) * step - mq) / s)
-        out[i] = np.bincount(n - lo, weights=w1 * w, minlength=hi - lo + 1)
-    return out
