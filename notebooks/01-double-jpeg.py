@@ -33,6 +33,15 @@
 # shift (r, c) that is not a multiple of 8 (*non-aligned*, 63 of 64 shifts), the comb disappears
 # from this histogram, yet a trace stays in the pixels: the second case is what the paper's CNN
 # is good at, and what model-based methods find hard.
+#
+# Words such as AvgAcc, q_max, R_k, ECE, *traced* and *constant prior* are defined in the
+# [glossary](README.md#glossary).
+#
+# **Two parameter cells.** The next cell, tagged `parameters`, holds this notebook's defaults
+# (the `smoke` profile, a minute's work). When `qpaper notebooks --profile mini` runs the
+# notebook, papermill inserts a second cell, headed `# Parameters`, right after it with the
+# profile and seed it was given; being later, that one wins. An executed copy therefore shows
+# both; run by hand, the notebook has only the first.
 
 # %% tags=["parameters"]
 profile = "smoke"
@@ -44,13 +53,15 @@ k = 3  # the coefficient to show, numbered from 1 in zig-zag order as in the pap
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 from IPython.display import Markdown
 
-from qpaper import explain, figures, jpeg, paths
+from qpaper import explain, figures, jpeg, narrate, paths
 from qpaper import results as rs
 from qpaper.sources import get_source, load_image
 
 S = figures.setup(profile, seed, datasets="all")
+Markdown(narrate.environment(profile, seed))
 
 # %% [markdown]
 # ## The comb of an aligned double compression
@@ -75,7 +86,8 @@ for ax, name in zip(axes, titles):
     ax.set_xlabel(f"coefficient {k} / q2")
 axes[0].set_ylabel("blocks")
 fig.tight_layout()
-S.save_figure(fig, "01-dct-histograms", S.record(image=photo.path, qf1=qf1, qf2=qf2, coefficient=k, shift=list(shift)))
+_ = S.save_figure(fig, "01-dct-histograms", S.record(image=photo.path, qf1=qf1, qf2=qf2, coefficient=k,
+                                                    shift=list(shift)))
 
 # %%
 span = 8
@@ -93,14 +105,32 @@ Markdown(f"Within {span} steps of 0, the aligned double compression leaves **{le
 #
 # The same effect with no image at all, for q1 = 7 and q2 = 2: a DCT value first becomes a
 # multiple of 7 (..., -14, -7, 0, 7, 14, ...); the second compression divides by 2 and rounds,
-# so 7 lands on bin 3.5 -> 4 and 14 on bin 7. Nothing lands on bins 1, 2, 3, 5, 6: those
-# are the comb's gaps. Swap the steps (q1 = 2, q2 = 7) and every bin is reached: a first step
-# finer than the last leaves no gap, the case QF1 >= QF2 of notebook 3.
+# so 7 lands on 3.5, exactly between bins 3 and 4 (the quantizer rounds half away from zero: bin
+# 4), and 14 on bin 7. The bins no multiple of 7 reaches are the comb's gaps; the cell lists
+# them. Swap the steps (q1 = 2, q2 = 7) and every bin is reached: a first step finer than the
+# last leaves no gap, the case QF1 >= QF2 of notebook 3.
 
 # %%
 for a, b in ((7, 2), (2, 7), (demo["q1"], demo["q2"])):
     r = explain.comb_by_hand(a, b, span=8)
     print(f"q1 = {a:2d}, q2 = {b:2d}: bins reached in -8..8: {r['reached']}\n{'':17}empty: {r['empty']}")
+
+# %%
+hand = explain.comb_by_hand(demo["q1"], demo["q2"], span=span)
+bins, counts = demo["aligned"]
+count = dict(zip(np.asarray(bins).tolist(), np.asarray(counts).tolist()))
+filled = [b for b in hand["empty"] if b > 0 and b not in gaps["aligned"]]  # empty by hand, not in the photo
+near = min((b for b in hand["reached"] if b > 0), key=lambda b: abs(b - filled[0])) if filled else None
+Markdown(f"By hand, q1 = {demo['q1']} over q2 = {demo['q2']} leaves bins "
+         f"{', '.join(str(b) for b in hand['empty'] if b > 0)} empty between 1 and {span}. The photo's aligned "
+         "histogram above agrees only in part: "
+         + (f"bin{'s' if len(filled) > 1 else ''} {', '.join(str(b) for b in filled)} "
+            f"{'hold' if len(filled) > 1 else 'holds'} {', '.join(str(int(count.get(b, 0))) for b in filled)} blocks "
+            f"(its neighbour bin {near} holds {int(count.get(near, 0))}). Between the "
+            "two compressions the decoded pixels are rounded to integers and clipped to 0..255, which moves every DCT "
+            "value a little: a multiple of q1 that lands near a midpoint (7 / 2 = 3.5 here) then falls on either side, "
+            "so the real comb has fewer gaps than the arithmetic."
+            if filled else "every bin the arithmetic leaves empty is nearly empty in the photo too."))
 
 # %% [markdown]
 # ## Where the first grid is
@@ -125,7 +155,7 @@ for ax, name in zip(axes, ("q1", "q2")):
     ax.set_ylabel("phase dy")
 fig.colorbar(h, ax=axes, fraction=0.046, label="comb strength (both panels)")
 fig.suptitle(f"QF1 60 -> QF2 {qf2}, crop {shift}, coefficients 6-15 (zig-zag, numbered from 1)", fontsize=10)
-S.save_figure(fig, "01-phase-comb", S.record(image=photo.path, qf1=60, qf2=qf2, shift=list(shift)))
+_ = S.save_figure(fig, "01-phase-comb", S.record(image=photo.path, qf1=60, qf2=qf2, shift=list(shift)))
 
 # %%
 bright = {name: tuple(int(v) for v in np.unravel_index(pc[name].argmax(), (8, 8))) for name in ("q1", "q2")}
@@ -171,18 +201,26 @@ summary
 # %%
 rand = summary[summary["grid_shift"] == "random"]
 train = summary[summary["split"] == "train"]
-draws = table[table["grid_shift"] == "random"].groupby("dataset")["images"].sum()  # one shift per image and QF1
-half = 2 * (1 / 64 * 63 / 64 / draws.min()) ** 0.5
+chance = pd.DataFrame([{"dataset": d, **narrate.aligned_draws(paths.dataset_dir(profile, d, seed))}
+                       for d in rand["dataset"]])
+S.save_table(chance, "aligned-draws", S.provenance(datasets=chance["dataset"].tolist(), p=1 / 64, level=0.95))
+chance
+
+# %%
+out = chance[~chance["inside"]]
 Markdown(f"{len(summary)} datasets, {int(summary['patches'].sum()):,} patches. The training sets "
          f"({', '.join(train['dataset'])}) hold {', '.join(f'{int(v):,}' for v in train['patches'])} patches from "
-         f"{', '.join(str(int(v)) for v in train['scenes'])} scenes. In the random-shift sets the aligned share runs "
-         f"from {rand['aligned_share'].min():.3f} to {rand['aligned_share'].max():.3f} (1/64 = {1 / 64:.3f}). "
-         "The spread is not that of the patches: the builder draws one shift per image and QF1 value, for all "
-         f"of that unit's patches, so a set carries only {draws.min():,} to {draws.max():,} draws, and with "
-         f"{draws.min():,} draws a share within 1/64 ± {half:.3f} is what chance gives (two binomial standard "
-         "deviations); the `-aligned` sets are aligned everywhere (share "
-         f"{summary[summary['grid_shift'] == 'aligned']['aligned_share'].min():.0f}). A network trained on them "
-         "sees mostly non-aligned patches, the case the paper targets.")
+         f"{', '.join(str(int(v)) for v in train['scenes'])} scenes. In the random-shift sets the aligned share of the "
+         f"*patches* runs from {rand['aligned_share'].min():.3f} to {rand['aligned_share'].max():.3f} (1/64 = "
+         f"{1 / 64:.3f}), but patches are not independent draws: the builder draws one grid shift per unit (an image "
+         "and a QF1) for all of its patches, and units hold different numbers of patches. Counted in draws (the "
+         f"table above), the sets hold {chance['draws'].min():,} to {chance['draws'].max():,} draws, of which "
+         f"{chance['aligned'].min()} to {chance['aligned'].max()} are aligned; for each set, the central 95% of a "
+         f"binomial count (n draws, p = 1/64) is the range `lo`-`hi`, and {len(out)} of {len(chance)} sets fall "
+         "outside it" + (f" ({', '.join(out['dataset'])})" if len(out) else ": their aligned counts are what chance "
+                         "gives") + ". The `-aligned` sets are aligned everywhere (share "
+         f"{summary[summary['grid_shift'] == 'aligned']['aligned_share'].min():.0f}). A network trained on them sees "
+         "mostly non-aligned patches, the case the paper targets.")
 
 # %% [markdown]
 # A few training patches, one per QF1 value (as many as fit in six), all compressed last at
@@ -205,12 +243,62 @@ Markdown(f"These patches went through first qualities {', '.join(map(str, shown)
          "notebook 2 learns to read.")
 
 # %% [markdown]
+# ## How long the notebooks take
+#
+# `qpaper notebooks` writes `timings.csv` beside the executed notebooks once all of them have
+# run, so what this cell shows is the *previous* run on this profile (none on a fresh profile).
+# Evaluations are cached in `data/processed/evaluations`: a first run takes longer (`make
+# reproduce` in the README gives the fresh-clone time).
+
+# %%
+timings = paths.results_dir(profile) / "notebooks" / "timings.csv"
+pd.read_csv(timings) if timings.exists() else Markdown(f"No `{timings.name}` yet for the {profile} profile.")
+
+# %% [markdown]
+# ## Takeaways
+#
+# - A first compression on the same grid leaves a comb in each coefficient's histogram: bins
+#   that no multiple of q1 reaches after requantizing with q2; in a real photo the rounding of
+#   the decoded pixels can fill some of them.
+# - A first step finer than the last (q1 <= q2, or q1 dividing q2) leaves no gap: nothing of
+#   q1 can be read there, by any method.
+# - After a crop the comb is still there, on the first compression's grid: a method must look at
+#   all 64 phases (the block-DCT front end of the `mini` models does exactly that).
+# - The datasets draw one grid shift per unit (image, QF1), so the aligned share of a set is a
+#   count of a few dozen to a few thousand draws, not of its patches.
+#
 # ## Exercises
 #
 # 1. In the parameters cell set `qf1 = 95` (a first compression *finer* than QF2 90) and rerun.
 #    What happens to the gaps of the aligned histogram? Check your answer with
 #    `explain.comb_by_hand(q1, q2)` for the two steps the first cell prints.
+#
+# <details><summary>Answer</summary>
+#
+# At QF 95 coefficient 3 has step q1 = 1 (`jpeg.zigzag(jpeg.standard_table(95))[2]`), below
+# q2 = 2: every multiple of 2 is also a multiple of 1, so `comb_by_hand(1, 2)` reaches every bin
+# and the aligned histogram looks like the single compression's. The image keeps no trace of a
+# first step finer than the last.
+# </details>
+#
 # 2. Set `k = 11` (a higher frequency) with `qf1 = 70`. Are there more or fewer gaps within 8
 #    steps of 0 than for `k = 3`? Relate it to the ratio q1/q2 of that coefficient.
+#
+# <details><summary>Answer</summary>
+#
+# Coefficient 11 has q1 = 11 at QF 70 and q2 = 4 at QF 90 (the tables printed above): the
+# multiples of 11 land every 11/4 = 2.75 bins, so about one bin in three is reached, against one
+# in 1.75 for 7/2. The larger q1/q2, the more gaps; but high frequencies have fewer non-zero
+# values, so the histogram is thinner far from 0 and a gap is harder to tell from an empty tail.
+# </details>
+#
 # 3. A random-shift set draws one grid shift per image and QF1. With 72 draws, how many aligned
 #    draws do you expect, and how often would you see none at all? ((63/64)^72: compute it.)
+#
+# <details><summary>Answer</summary>
+#
+# 72/64 = 1.125 aligned draws on average, and none at all with probability (63/64)^72 = 0.32:
+# about one set in three. `narrate.chance_counts(72)` gives the central 95% range of the count,
+# 0 to 4; a set's aligned share of patches is this count times its units' sizes, so it can look
+# far from 1/64 by chance.
+# </details>

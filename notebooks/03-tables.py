@@ -47,6 +47,12 @@
 # In the per-coefficient figures every method has its own colour, marker and line style and is
 # drawn a little to the side of its coefficient, so that no curve hides another; the MSE axis
 # is logarithmic, so that methods at MSE 1 and 2 stay apart when a model-based method reaches 80.
+#
+# Every comparison below is paired: each method's AvgAcc minus the proposed estimator's, on the
+# same bootstrap draws of the test *images* (`qpaper.narrate.paired`), and a method is called
+# ahead or behind only when that difference's 95% interval excludes 0; otherwise "about the
+# same". Terms: the [glossary](README.md#glossary). The second parameter cell of an executed copy
+# is papermill's (notebook 1 explains).
 
 # %% tags=["parameters"]
 profile = "smoke"
@@ -58,12 +64,13 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from qpaper import figures, jpeg, paths
+from qpaper import figures, jpeg, narrate, paths
 from qpaper import results as rs
 
 names = [f"qf2-{q}-{s}" for q in (90, 80) for s in ("test", "test-aligned")]
 S = figures.setup(profile, seed, datasets=names,
                   models=[f"qf2-{q}-{m}" for q in (90, 80) for m in figures.CLASS_MODELS])
+Markdown(narrate.environment(profile, seed))
 
 # %% [markdown]
 # ## QF2 = 90
@@ -72,20 +79,21 @@ S = figures.setup(profile, seed, datasets=names,
 # evaluations are cached), and writes Tables 1 and 2 and Figures 3 and 4
 # (`figures.qf2_comparison`; the QF2 80 section below makes the same call).
 #
-# **Table 1**: random grid shift (aligned 1/64), per QF1 and over all QF1 values.
+# **Table 1**: random grid shift (aligned 1/64), per QF1 and over all QF1 values. (The first call
+# evaluates every method on every patch; the answers are cached in `data/processed/evaluations`.)
 
 # %%
 q90 = figures.qf2_comparison(S, 90)
 q90["random"]["table"]
 
 # %%
-t1 = q90["random"]["table"].set_index("qf1").loc["all"]
-grid5 = [m[:-len(" AvgAcc")] for m in t1.index if m.endswith(" AvgAcc") and m.startswith("[5]")]
-t1_priors = {m[:-len(" AvgAcc")]: float(t1[m]) for m in t1.index if m.endswith(" AvgAcc") and m.startswith("constant prior")}
-Markdown(figures.table_text(q90["random"]["table"]) + " This is the case the paper is about: the grid of the "
-         "first compression is unknown. Of the model-based methods only [5] runs here, with its own grid search"
-         + "".join(f"; for {m} " + figures.versus_prior(float(t1[f'{m} AvgAcc']), t1_priors).replace("it is", "AvgAcc is", 1)
-                   for m in grid5) + ".")
+r90 = q90["random"]
+grid5 = [m for m in r90["preds"] if m.startswith("[5]")]
+prior90 = rs.method_of(rs.prior(90))
+Markdown(figures.table_text(r90["table"], paired=r90["paired"]) + " This is the case the paper is about: the grid "
+         "of the first compression is unknown. Of the model-based methods only [5] runs here, with its own grid search"
+         + "".join(f"; paired with the constant prior, {m} is "
+                   + narrate.said(narrate.paired(r90["preds"], m, prior90, seed=seed), prior90) for m in grid5) + ".")
 
 # %% [markdown]
 # **Table 2**: aligned double compression.
@@ -95,10 +103,17 @@ q90["aligned"]["table"]
 
 # %%
 t2 = q90["aligned"]["table"].set_index("qf1")
-same = (f" At QF1 = QF2 = 90 the proposed estimator gets {t2.loc['90', 'proposed AvgAcc']:.3f}: both compressions "
-        "used the same table, so the image carries no trace of a different first one."
+mb = [m for m in ("[7]", "[5]") if f"{m} AvgAcc" in t2.columns]
+lowest = t2.drop(index="all")["proposed AvgAcc"].astype(float).idxmin() == "90" if "90" in t2.index else False
+same = (f" At QF1 = QF2 = 90 the proposed estimator gets {t2.loc['90', 'proposed AvgAcc']:.3f}"
+        + (", its lowest row," if lowest else ",") + " while "
+        + ", ".join(f"{m} gets {t2.loc['90', f'{m} AvgAcc']:.3f}" for m in mb)
+        + ": both compressions used the same table, so there is no comb, and the right answer is Q2's own steps. "
+        "The model-based methods are given Q2 and answer its step when no other comb fits better (`qpaper/baselines/"
+        "galvan.py` says so), which is right here by construction; the CNN is not given Q2 and answers a table of "
+        "its own (the confusion matrix below shows which)."
         if "90" in t2.index else "")
-Markdown(figures.table_text(q90["aligned"]["table"]) + same)
+Markdown(figures.table_text(q90["aligned"]["table"], paired=q90["aligned"]["paired"]) + same)
 
 # %% [markdown]
 # **Figures 3 and 4**: each coefficient, non-aligned patches (the misaligned ones of the random
@@ -147,24 +162,36 @@ drop = {m: low[m] - high[m] for m in low.index if not m.startswith("constant pri
 lost = [m for m, v in drop.items() if v > 0]
 qf1_high = sorted({int(q) for q in a90["proposed"]["qf1"].unique() if int(q) >= 90})
 oracle = figures.best_constant(qf1_high)
+pa = q90["aligned"]["preds"]
+names_a = np.array(pa["proposed"]["qf1_names"], dtype=object)
+hi_mask = np.array([str(n).isdigit() and int(n) >= 90 for n in names_a[pa["proposed"]["meta"]["qf1"]]])
+hi = {m: narrate.subset(pa[m], hi_mask) for m in ["proposed"] + others}
+hi["best constant"] = narrate.constant_answer(hi["proposed"], oracle["q1"])
+vs = {m: narrate.paired(hi, "proposed", m, seed=seed) for m in others + ["best constant"]}
 Markdown(f"With QF1 < QF2 the proposed estimator gets AvgAcc {low['proposed']:.3f} ("
          + ", ".join(f"{m} {low[m]:.3f}" for m in others) + f"); with QF1 >= QF2 it gets {high['proposed']:.3f} ("
-         + ", ".join(f"{m} {high[m]:.3f}" for m in others) + f"). {len(lost)} of {len(drop)} methods lose accuracy "
-         f"when the first compression is the finer one (the proposed estimator's change from left to right: "
-         f"{-drop['proposed']:+.3f}): a small q1 followed by a larger q2 leaves values that a single compression "
-         "at q2 would also give. "
-         f"The proposed estimator {'is' if high['proposed'] > max(high[m] for m in others) else 'is not'} the most "
-         "accurate method there (the paper: it clearly outperforms [5] and [7] when QF1 >= QF2); but against the best "
-         f"constant for those QF1 values ({', '.join(map(str, qf1_high))}: always answering the steps "
-         f"{' '.join(map(str, oracle['q1']))}, nearest QF {int(rs.nearest_qf(oracle['q1'][None])[0])}, chosen knowing "
-         f"them) " + figures.versus_prior(high["proposed"], {"oracle": oracle["AvgAcc"]}, "that constant") + ".")
+         + ", ".join(f"{m} {high[m]:.3f}" for m in others) + f"). {len(lost)} of {len(drop)} methods have a lower "
+         f"point estimate when the first compression is the finer one (the proposed estimator's change from left to "
+         f"right: {-drop['proposed']:+.3f}): a small q1 followed by a larger q2 leaves values that a single compression "
+         "at q2 would also give. On the QF1 >= QF2 patches, paired over the test images, the proposed estimator is "
+         + "; ".join(narrate.said(vs[m], m) for m in others)
+         + " (the paper: it clearly outperforms [5] and [7] when QF1 >= QF2). A ceiling, not a rival: the best single "
+         f"table for those QF1 values ({', '.join(map(str, qf1_high))}), chosen *knowing* the test labels (no "
+         f"method could), answers the steps {' '.join(map(str, oracle['q1']))} (nearest QF "
+         f"{int(rs.nearest_qf(oracle['q1'][None])[0])}) and scores {oracle['AvgAcc']:.3f}; the proposed estimator is "
+         + narrate.said(vs["best constant"], "that ceiling")
+         + ": on these patches it reads about as much as knowing which QF1 values occur, and no more.")
 
 # %% [markdown]
 # ### What the averages hide: every patch's answer
 #
 # AvgAcc averages 15 coefficients and many patches. Below, each patch's 15 estimates are turned
 # into the standard QF they are nearest to, and counted against the true QF1 (each row sums to
-# 1; the outlined cells are right). A network that reads the comb puts its mass on the outlined
+# 1; the outlined cells are right). The *nearest QF* of an estimate is the standard IJG
+# quality whose first 15 zig-zag steps are closest to it on average (mean |difference|); ties go
+# to the higher QF. QF 97, 98, 99 and 100 share their first 15 steps (all 1), so every one of
+# them comes out as 100: an answer of 100 for QF1 98 is right and is outlined. A network that
+# reads the comb puts its mass on the outlined
 # diagonal; one that has learned the training tables as a vocabulary answers one of them, and
 # where it sees no trace it answers the same table whatever the truth. The backbone of these
 # `mini` models is the fixed block-DCT front end (notebook 2), not the paper's pixel DenseNet.
@@ -179,7 +206,7 @@ S.save_figure(fig, "confusion-qf2-90-aligned-proposed",
 plt.show()
 
 # %%
-diag = {str(q): float(conf.loc[q, int(q)]) if str(q).isdigit() and int(q) in conf.columns else 0.0 for q in conf.index}
+diag = {str(q): float(sum(conf.loc[q, c] for c in conf.columns if figures.same_table(q, c))) for q in conf.index}
 top = conf.idxmax(axis=1)
 low_q = [q for q in conf.index if str(q).isdigit() and int(q) < 90]
 high_q = [q for q in conf.index if str(q).isdigit() and int(q) >= 90]
@@ -188,6 +215,8 @@ Markdown(f"For QF1 below 90 the nearest QF of the estimate is the true one for "
          f"{sum(diag[str(q)] for q in low_q) / max(1, len(low_q)):.0%} of the patches on average "
          f"(from {min(diag[str(q)] for q in low_q):.0%} at QF1 {min(low_q, key=lambda q: diag[str(q)])} to "
          f"{max(diag[str(q)] for q in low_q):.0%} at QF1 {max(low_q, key=lambda q: diag[str(q)])}). "
+         + (f"For QF1 {', '.join(map(str, high_q))} it is right for "
+            + ", ".join(f"{diag[str(q)]:.0%}" for q in high_q) + " (a tie counted right). " if high_q else "")
          + (f"For QF1 >= 90 ({', '.join(map(str, high_q))}) the most common answer is QF {default} in "
             f"{int((top[high_q] == default).sum())} of {len(high_q)} rows: "
             + ("one answer whatever the truth, the default of a network that sees no trace there."
@@ -201,7 +230,9 @@ Markdown(f"For QF1 below 90 the nearest QF of the estimate is the true one for "
 
 # %%
 c6 = rs.coefficient_confusion(pred90["proposed"], 6)
-fig = figures.confusion_figure(c6, f"QF2 90, aligned: coefficient 6, true vs estimated step ({profile})")
+fig = figures.confusion_figure(c6, f"QF2 90, aligned: coefficient 6, true vs estimated step ({profile})",
+                               label="share of the patches with that true step",
+                               same=lambda r, c: int(r) == int(c))
 S.save_figure(fig, "confusion-qf2-90-aligned-coefficient-6",
               S.provenance(models=["qf2-90-class-Lr"], datasets=["qf2-90-test-aligned"], coefficient=6))
 plt.show()
@@ -243,8 +274,8 @@ Markdown(f"Their pixel standard deviation is {', '.join(f'{t:.1f}' for t in text
             else ": they are not simply the flattest patches."))
 
 # %% [markdown]
-# How sure are these numbers? The test set has a few dozen images; the patches of one image
-# share its content, so the interval below resamples *images* (1,000 bootstrap draws, seeded)
+# How sure are these numbers? The test set has few images (the sentence under the table says
+# how many), and the patches of one image share its content, so the interval below resamples *images* (1,000 bootstrap draws, seeded)
 # and recomputes AvgAcc as the tables do. The last three columns give each method's difference
 # from the proposed estimator on the same draws: when that interval holds 0, this test set does
 # not tell the two apart.
@@ -267,7 +298,8 @@ for ds, g in ci.groupby("test", sort=False):
     said.append(f"on {ds} the proposed estimator minus [10] is {-r['minus proposed']:+.3f} "
                 f"(95% interval {-r['diff high']:+.3f} to {-r['diff low']:+.3f} over {int(r['images'])} images): "
                 + ("inside the noise of this test set" if inside else "a difference this test set resolves"))
-Markdown("; ".join(said).capitalize() + ". One seed of training: a second training seed would add its own spread.")
+Markdown("; ".join(said).capitalize() + ". One seed of training: a second training seed would add its own spread, "
+         f"and {int(ci['images'].iloc[0])} test images is few: an interval over so few images is itself rough.")
 
 # %% [markdown]
 # ## QF2 = 80
@@ -282,9 +314,11 @@ q80 = figures.qf2_comparison(S, 80)
 q80["random"]["table"]
 
 # %%
-acc90, acc80 = (float(q["random"]["table"].iloc[-1]["proposed AvgAcc"]) for q in (q90, q80))
-Markdown(figures.table_text(q80["random"]["table"]) + f" Against QF2 90 (Table 1, {acc90:.3f}) the proposed "
-         f"estimator {'loses' if acc80 < acc90 else 'does not lose'} accuracy at QF2 80 ({acc80:.3f}).")
+own = {q: rs.bootstrap({"proposed": qq["random"]["preds"]["proposed"]}, seed=seed).iloc[0]
+       for q, qq in ((90, q90), (80, q80))}
+Markdown(figures.table_text(q80["random"]["table"], paired=q80["random"]["paired"]) + " The proposed estimator "
+         "gets " + narrate.unpaired(own[80], own[90], "at QF2 80", f"at QF2 90 (Table {narrate.paper_table(90, 'random')})")
+         + " (different patches, so each has its own interval).")
 
 # %% [markdown]
 # **Table 4**: aligned double compression.
@@ -293,7 +327,7 @@ Markdown(figures.table_text(q80["random"]["table"]) + f" Against QF2 90 (Table 1
 q80["aligned"]["table"]
 
 # %%
-Markdown(figures.table_text(q80["aligned"]["table"]))
+Markdown(figures.table_text(q80["aligned"]["table"], paired=q80["aligned"]["paired"]))
 
 # %% [markdown]
 # **Figures 6 and 7**: each coefficient, non-aligned and aligned patches, QF2 80.
@@ -318,10 +352,9 @@ Markdown(figures.curves_text(q80["aligned"]["curves"]))
 
 # %%
 rows = []
-for table_no, qf2, tid, what in ((1, 90, q90["random"]["tidies"], "random shift (aligned 1/64)"),
-                                 (2, 90, q90["aligned"]["tidies"], "aligned"),
-                                 (3, 80, q80["random"]["tidies"], "random shift (aligned 1/64)"),
-                                 (4, 80, q80["aligned"]["tidies"], "aligned")):
+for qf2, part, what in ((90, "random", "random shift (aligned 1/64)"), (90, "aligned", "aligned"),
+                        (80, "random", "random shift (aligned 1/64)"), (80, "aligned", "aligned")):
+    table_no, tid = narrate.paper_table(qf2, part), {90: q90, 80: q80}[qf2][part]["tidies"]
     for m, t in tid.items():
         acc, mse = rs.averages(t)
         rows.append({"table": table_no, "qf2": qf2, "test": what, "method": m, "AvgAcc": round(acc, 4),
@@ -333,23 +366,66 @@ S.save_table(summary, "tables1-4-summary", S.provenance(
 summary
 
 # %%
-best = summary.loc[summary.groupby("table")["AvgAcc"].idxmax()].set_index("table")["method"]
-wide = summary.pivot_table(index="table", columns="method", values="AvgMSE")
-mse_wins = [int(t) for t in wide.index if wide.loc[t, "[10]"] < wide.loc[t, "proposed"]]
-Markdown(f"The proposed estimator has the highest AvgAcc in {int((best == 'proposed').sum())} of 4 tables"
-         + "".join(f"; in Table {t} {m} has it" for t, m in best.items() if m != "proposed")
-         + ". [10] has the lower AvgMSE of the two CNNs in "
-         + (f"Table{'s' if len(mse_wins) > 1 else ''} {', '.join(map(str, mse_wins))}" if mse_wins else "no table")
+mse_said = []
+for qf2, part in ((90, "random"), (90, "aligned"), (80, "random"), (80, "aligned")):
+    p = narrate.paired({90: q90, 80: q80}[qf2][part]["preds"], "proposed", "[10]", metric="mse", seed=seed)
+    mse_said.append(f"Table {narrate.paper_table(qf2, part)}: AvgMSE {p['a']:.3f} against {p['b']:.3f}, "
+                    + narrate.compare(p["diff"], p["low"], p["high"], "[10]", "lower"))
+acc_said = [f"Table {narrate.paper_table(qf2, part)}: "
+            + narrate.said({90: q90, 80: q80}[qf2][part]["paired"]["[10]"], "[10]")
+            for qf2, part in ((90, "random"), (90, "aligned"), (80, "random"), (80, "aligned"))]
+Markdown("In AvgAcc, paired over the test images, the proposed estimator is " + "; ".join(acc_said)
+         + ". In AvgMSE (lower is better, so *ahead* means a lower MSE), it is " + "; ".join(mse_said)
          + ". The paper has the proposed estimator the more accurate in all four tables and [10] the lower in MSE "
          "only in the aligned QF2 80 case (Table 4): the regression head is trained on the MSE itself.")
 
 # %% [markdown]
+# ## Takeaways
+#
+# - Every comparison is paired over the test images: ahead or behind only where the 95%
+#   interval of the difference excludes 0, "about the same" otherwise.
+# - When QF1 >= QF2 the second compression erases q1: judge a method there against the best
+#   constant chosen knowing the QF1 values (the Figure 5 sentence), and read the confusion
+#   matrix to see whether its answers depend on the truth at all.
+# - Model-based methods are given Q2 and default to its steps, which is right when QF1 = QF2:
+#   a row where they win is not always a row where they read more.
+# - Nine test images make wide intervals; one training seed hides the model's own spread.
+#
 # ## Exercises
 #
 # 1. In the confusion matrix, which QF does the network answer for QF1 95 and 98? Compute
 #    `figures.best_constant([95, 98])` and compare its AvgAcc with the proposed estimator's on
 #    those two rows of Table 2: has the network read anything there?
+#
+# <details><summary>Answer</summary>
+#
+# The row maxima of the confusion matrix give the answer (the sentence under it names the most
+# common one). `best_constant([95, 98])` picks, per coefficient, the step the QF 95 and QF 98
+# tables share most; its AvgAcc is what always answering that table scores on those two rows.
+# If the network's AvgAcc on rows 95 and 98 of Table 2 is about that value, it has read no more
+# than which QF1 values the test set holds; to say "more" or "less", pair the two on the same
+# patches with `narrate.paired` and `narrate.constant_answer`, as the Figure 5 cell does.
+# </details>
+#
 # 2. Rerun the bootstrap cell with `aligned=False` passed to `rs.bootstrap` (non-aligned patches
 #    only). Does the difference between the two CNNs stay outside the noise?
-# 3. The model-based method [7] needs the aligned grid. Using Table 1, say in one sentence what
-#    a forensic analyst loses by using it on a photo whose crop is unknown.
+#
+# <details><summary>Answer</summary>
+#
+# The random-shift set is almost all non-aligned, so its interval barely moves; the aligned set
+# has no non-aligned patch at all, so only its first row is a question: the difference on
+# aligned patches is already the second row. A difference stays "outside the
+# noise" when its interval (`diff low` to `diff high`) excludes 0.
+# </details>
+#
+# 3. The model-based method [7] needs the aligned grid. Using Tables 1 and 2, say in one sentence
+#    what a forensic analyst loses by using it on a photo whose crop is unknown.
+#
+# <details><summary>Answer</summary>
+#
+# Table 1 has no [7] column: without the grid, [7] reads the wrong blocks and has nothing to
+# give (only [5], which first searches the grid, runs there, near the constant prior), while in
+# Table 2 it is given the grid. So on a cropped photo the analyst loses [7]'s Table 2 accuracy
+# altogether unless a grid search finds the first grid first, which `qpaper estimate --method
+# galvan` does on whole files (on one 64x64 patch the search has too few blocks).
+# </details>

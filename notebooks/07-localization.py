@@ -42,7 +42,9 @@
 #
 # The maps use the dense path when the model has the block-DCT backbone: the front end's
 # features are computed once per pixel position and shared by the windows, which gives the
-# per-window numbers (`make bench` measures the agreement).
+# per-window numbers (`make bench` measures the agreement). Terms: the
+# [glossary](README.md#glossary). The second parameter cell of an executed copy is papermill's
+# (notebook 1 explains).
 
 # %% tags=["parameters"]
 profile = "smoke"
@@ -53,9 +55,9 @@ stride = None  # window stride (None: the profile's; the paper uses 1)
 # %%
 import matplotlib.pyplot as plt
 import pandas as pd
-from IPython.display import Markdown
+from IPython.display import Markdown, display
 
-from qpaper import figures, localize, paths, regions, splices
+from qpaper import figures, localize, narrate, paths, regions, splices
 from qpaper.model import load_model
 from qpaper.profiles import MODELS, get_profile
 
@@ -64,7 +66,9 @@ S = figures.setup(profile, seed, datasets=[MODELS[name][0]], models=[name])
 stride = stride or get_profile(profile)["localize"]["stride"]
 model = load_model(paths.model_path(profile, name))
 examples = splices.splice_set(profile, seed, per_case=per_case)
+display(Markdown(narrate.environment(profile, seed)))
 print(len(examples), "splices;", [(s["case"], s["splice"].mask.shape) for s in examples])
+print(f"window stride: {stride} pixels (the paper: 1)")
 
 # %% [markdown]
 # ## Scores of the clustered masks
@@ -115,7 +119,9 @@ Markdown(f"With textured donors the mean F1 is {mean['F1']:.3f} (MCC {mean['MCC'
 # each in the colour of the true region it overlaps most.
 # Each pixel of a map is the step q1 the estimator gives the 64x64 window centred nearest to it
 # (one colour per integer step, scale on the colour bar); the true donor regions are outlined
-# in red on the maps and on the clusters.
+# in red on the maps and on the clusters. The windows are taken every `stride` pixels (the set-up
+# cell prints it; the paper uses 1), so each map is a grid of windows that many pixels apart,
+# drawn at image size, and the figure's title says so.
 
 # %%
 show = [i for i, s in enumerate(examples) if s["index"] == 0 and not s["flat"]] + [
@@ -127,6 +133,7 @@ for row, i in zip(axes, show):
     label = f"{examples[i]['case']}\nQF1 {examples[i]['splice'].qf1}, QF2 {examples[i]['splice'].qf2}"
     drawn.append(figures.localization_row(row, rgb, mask, qm, res, stride, (1, 6, 14), label,
                                           qf1=examples[i]["splice"].qf1))
+fig.suptitle(f"Figure 12 ({profile}): 64x64 windows every {stride} pixels (the paper: every pixel)", fontsize=11)
 fig.tight_layout()
 S.save_figure(fig, "figure12-localization", prov)
 plt.show()
@@ -166,11 +173,48 @@ Markdown("Row by row: " + "; ".join(lines) + f". {n_const} of {sum(len(x) for x 
          "cluster): " + "; ".join(found) + ".")
 
 # %% [markdown]
+# ## Takeaways
+#
+# - A spliced JPEG's regions differ in their first compression, and per-window Q1 maps show them
+#   where the donor has texture and a first step coarser than the last.
+# - A flat donor has no AC coefficient to carry its own trace: it stands out only by lacking the
+#   background's, and a flat part of the background would look the same.
+# - Clustering the maps into a mask is this project's step (the paper stops at the maps); its
+#   F1, MCC and AUC are in the table, per case.
+#
 # ## Exercises
 #
 # 1. Set `stride = 4` in the parameters cell (the paper uses 1; `qpaper localize` says up front
 #    what a stride costs in memory and time). Do the F1 and MCC of the table change much?
+#
+# <details><summary>Answer</summary>
+#
+# A finer stride gives more windows per region (a map 4x denser per axis than at stride 8, 16x
+# the windows), so the clustering sees the same regions with more samples and sharper edges;
+# the scores, computed at the window centres, move by as much as the edges matter for a
+# region's size. Compare the two tables row by row; with a handful of splices per case, a change
+# of a few hundredths is within what another seed of splices would give.
+# </details>
+#
 # 2. Which donor QF1s are found by the clusters and which are missed? Relate it to the
 #    confusion matrix of notebook 3: can a donor with QF1 >= QF2 stand out at all?
+#
+# <details><summary>Answer</summary>
+#
+# The sentence under the figure lists, per row, the share of each donor covered by the clusters.
+# A donor whose QF1 is at or above QF2 (95 over 90) has steps finer than the last ones: its comb
+# is erased (notebook 1), the network answers its default table there (notebook 3's confusion
+# matrix), and the donor can stand out only if that default differs from the background's answer,
+# not because its QF1 was read. A donor with QF1 well below QF2 (65, 75, 85 over 90) leaves a comb.
+# </details>
+#
 # 3. Run `qpaper localize` on one of your own JPEGs (`--stride 8 --out maps/`) and read
 #    `summary.json`: how many clusters, and does it say the map cannot tell?
+#
+# <details><summary>Answer</summary>
+#
+# `summary.json` holds the number of clusters (1: nothing found), the files written and, where
+# the content is too flat for any trace (fewer than 3 AC coefficients with 3 or more values),
+# a line saying the map means nothing. A photo never edited should give one cluster; a
+# screenshot or a gradient says it cannot tell.
+# </details>

@@ -21,6 +21,8 @@ from . import experiments as ex  # noqa: E402 (these import Keras)
 from . import paths, profiles, regions
 from .jpeg import NC
 from .losses import C
+from . import narrate
+from .narrate import paper_table
 from . import results as rs
 
 # Matplotlib defaults of every notebook figure (set by :func:`setup`).
@@ -116,6 +118,8 @@ def _mse_scale(ax, values) -> str:
     if v.min() > 0:
         ax.set_yscale("log")
         scale = "log"
+        # whole decades, so that the top and bottom of the axis carry a labelled tick
+        ax.set_ylim(10 ** np.floor(np.log10(v.min())), 10 ** np.ceil(np.log10(v.max()) + 1e-9))
         decades = np.log10(v.max() / v.min())
         if decades < 4:  # few major ticks: label minor ones too (all within one decade, else 2 and 5)
             keep = range(1, 10) if decades < 1 else (2, 5)
@@ -261,11 +265,14 @@ def table_methods(table: pd.DataFrame) -> list:
     return [c[:-len(" AvgAcc")] for c in table.columns if c.endswith(" AvgAcc")]
 
 
-def table_text(table: pd.DataFrame, main: str | None = None) -> str:
+def table_text(table: pd.DataFrame, main: str | None = None, paired: dict | None = None) -> str:
     """Two or three sentences on a :func:`qpaper.results.compare_per_qf1` table, read from its
     'all' row and its QF1 rows: the AvgAcc of ``main`` (default: the first method) against every
-    other method and the constant prior, which methods it beats, its AvgMSE rank, and the QF1
-    where it is weakest and strongest."""
+    other method and the constant prior, its AvgMSE rank, and the QF1 where it is weakest and
+    strongest. ``paired`` (label -> :func:`qpaper.narrate.paired` of ``main`` minus that label):
+    "ahead of", "behind" or "about the same as" each, by its interval (:func:`qpaper.narrate.compare`);
+    without it, only where the point estimates rank, which is not a finding."""
+    from .narrate import said
     methods = table_methods(table)
     main = main or methods[0]
     rows = table[table["qf1"].astype(str) != "all"].set_index("qf1")
@@ -277,16 +284,14 @@ def table_text(table: pd.DataFrame, main: str | None = None) -> str:
     text = f"Over all QF1 values, {main} gets AvgAcc {acc[main]:.3f}"
     if others or priors:
         text += " against " + ", ".join(f"{acc[m]:.3f} for {m}" for m in others + priors)
-    beaten = [m for m in others if acc[main] > acc[m]]
-    if others:
-        text += (": it beats every other method" if len(beaten) == len(others) else
-                 f": it is below {', '.join(others)}" if not beaten else
-                 f": it beats {', '.join(beaten)} but not {', '.join(m for m in others if m not in beaten)}")
-    if priors:
-        text += "; " + versus_prior(acc[main], {m: acc[m] for m in priors})
-    below = [m for m in others if priors and acc[m] <= max(acc[p] for p in priors)]
-    if below:
-        text += f"; {', '.join(below)} {'does' if len(below) == 1 else 'do'} no better than a constant answer"
+    if paired:
+        text += ". Paired over the test images, it is " + "; ".join(
+            said(paired[m], m) for m in others + priors if m in paired)
+    else:
+        above = [m for m in others + priors if acc[main] > acc[m]]
+        text += (": the highest point estimate of the table" if len(above) == len(others + priors) else
+                 f": a point estimate below that of {', '.join(m for m in others + priors if m not in above)}")
+        text += " (no interval computed, so no ranking is claimed)"
     rank = sorted(methods, key=lambda m: mse[m]).index(main) + 1
     text += f". Its AvgMSE, {mse[main]:.3f}, is " + (
         "the lowest" if rank == 1 else
@@ -299,7 +304,9 @@ def table_text(table: pd.DataFrame, main: str | None = None) -> str:
     return text + "."
 
 
-SECTIONS = {90: {"tables": (1, 2), "figures": (3, 4)}, 80: {"tables": (3, 4), "figures": (6, 7)}}
+# the paper's numbering (qpaper.narrate.PAPER_TABLES): random shift, then aligned
+SECTIONS = {90: {"tables": (paper_table(90, "random shift"), paper_table(90, "aligned")), "figures": (3, 4)},
+            80: {"tables": (paper_table(80, "random shift"), paper_table(80, "aligned")), "figures": (6, 7)}}
 CLASS_MODELS = ("class-Lr", "regression")
 VARIANT = f"rgb input (the paper); loss Lr with c={C}, abs distance"
 
@@ -322,7 +329,10 @@ def qf2_comparison(s: Setup, qf2: int) -> dict:
     one, the comparison (:func:`comparison`), its table (Table 1/3, 2/4) and its per-coefficient
     figure (Figure 3/6 on the non-aligned patches, 4/7 on the aligned ones), both saved. Returns
     ``{"random": part, "aligned": part}``, each part a dict with ``tidies``, ``table``,
-    ``curves``, ``figure`` (closed: show it with ``display``), ``table_name``, ``figure_name``."""
+    ``curves``, ``figure`` (closed: show it with ``display``), ``table_name``, ``figure_name``,
+    ``preds`` (every patch's answer, label -> :func:`qpaper.results.predictions`) and ``paired``
+    (label -> :func:`qpaper.narrate.paired` of the proposed estimator minus that method, over
+    the test images: what :func:`table_text` needs to say ahead, behind or about the same)."""
     import matplotlib.pyplot as plt
     sec = SECTIONS[qf2]
     out = {}
@@ -339,8 +349,12 @@ def qf2_comparison(s: Setup, qf2: int) -> dict:
         figure_name = f"figure{sec['figures'][j]}-qf2-{qf2}-{what}"
         s.save_figure(fig, figure_name, prov)
         plt.close(fig)
+        preds = {rs.method_of(m): rs.predictions(s.profile, m, dataset, s.seed)
+                 for m in comparison_models(qf2, aligned)}
+        main = rs.method_of(f"qf2-{qf2}-class-Lr")
+        paired = {m: narrate.paired(preds, main, m, seed=s.seed) for m in preds if m != main}
         out[test] = {"dataset": dataset, "tidies": tidies, "table": table, "curves": curves, "figure": fig,
-                     "table_name": table_name, "figure_name": figure_name}
+                     "table_name": table_name, "figure_name": figure_name, "preds": preds, "paired": paired}
     return out
 
 
@@ -498,7 +512,7 @@ def per_quality(table: pd.DataFrame, title: str = "", dodge: float = 0.06):
         draw_methods(axes[0, col], axes[1, col], lines, methods, dodge)
         s = part[part["method"] == part["method"].unique()[0]]
         axes[1, col].set_xticks(np.arange(len(s)), [str(q).upper() for q in s["ps_quality"]])
-        axes[0, col].set_title(f"{title}, {what}" if title else what, fontsize=9)
+        axes[0, col].set_title(what, fontsize=9)
         axes[0, col].set_ylim(-0.03, 1.03)
         axes[0, col].set_ylabel("AvgAcc")
         scale = _mse_scale(axes[1, col], part["AvgMSE"].to_numpy(float))
@@ -508,6 +522,8 @@ def per_quality(table: pd.DataFrame, title: str = "", dodge: float = 0.06):
             a.grid(alpha=0.3)
     axes[0, 1].legend(*axes[0, 0].get_legend_handles_labels(), loc="upper left", bbox_to_anchor=(1.01, 1.0),
                       frameon=False)  # the aligned panel has every method
+    if title:  # once, above both columns (a long title per panel ran into its neighbour's)
+        fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -570,10 +586,23 @@ def reliability_figure(curves: dict, path=None):
     return fig
 
 
-def confusion_figure(conf: pd.DataFrame, title: str = "", ax=None):
+def same_table(r, c, nc: int = NC) -> bool:
+    """Whether QF ``r`` and QF ``c`` have the same first nc zig-zag steps (QF 97-100 share 1 1 ... 1,
+    so an answer nearest QF 100 for a true QF1 of 98 is right); non-QF rows compare as names."""
+    from . import jpeg
+    if not (str(r).isdigit() and str(c).isdigit()):
+        return str(r) == str(c)
+    return bool((jpeg.zigzag(jpeg.standard_table(int(r)))[:nc] == jpeg.zigzag(jpeg.standard_table(int(c)))[:nc]).all())
+
+
+def confusion_figure(conf: pd.DataFrame, title: str = "", ax=None, label: str = "share of the row's patches",
+                     same=None):
     """A QF1 confusion (:func:`qpaper.results.qf1_confusion`) as a heat map: rows the true QF1,
     columns the standard QF nearest to the estimated table, each cell the share of the row's
-    patches (printed where at least 0.05); the cells where the estimate is the true QF are outlined."""
+    patches (printed where at least 0.05); the cells where the estimate is right are outlined:
+    ``same(row, column)`` says so (default: the two QFs have the same first 15 steps, so ties
+    among QF 97-100, which the nearest-QF rule gives to 100, count as right)."""
+    same = same or same_table
     import matplotlib.pyplot as plt
     if ax is None:
         fig, ax = plt.subplots(figsize=(1.2 + 0.42 * conf.shape[1], 1.0 + 0.36 * conf.shape[0]))
@@ -590,9 +619,9 @@ def confusion_figure(conf: pd.DataFrame, title: str = "", ax=None):
             if v >= 0.05:
                 ax.text(j, i, f"{v:.2f}".lstrip("0"), ha="center", va="center", fontsize=7,
                         color="white" if v > 0.6 else "black")
-            if str(r) == str(c):
+            if same(r, c):
                 ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, ec="crimson", lw=1.2))
-    fig.colorbar(im, ax=ax, fraction=0.04, label="share of the true QF1's patches")
+    fig.colorbar(im, ax=ax, fraction=0.04, label=label)
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
     return fig

@@ -395,11 +395,16 @@ def coefficient_confusion(pred: dict, k: int, aligned=None) -> pd.DataFrame:
                        pd.Series(pred["q_hat"][sel, k - 1], name=f"estimated q1 of coefficient {k}"), normalize="index")
 
 
-def bootstrap(preds: dict, n: int = 1000, seed: int = 0, aligned=None, level: float = 0.95) -> pd.DataFrame:
+def bootstrap(preds: dict, n: int = 1000, seed: int = 0, aligned=None, level: float = 0.95,
+              metric: str = "accuracy") -> pd.DataFrame:
     """AvgAcc of each method (label -> :func:`predictions` of one dataset) with a bootstrap
     interval over the test *images* (patches of one image move together; QF1 values weigh the
     same, as in the tables), and each method's difference from the first one on the same draws
-    (paired): a difference whose interval holds 0 is not a finding of this test set."""
+    (paired): a difference whose interval holds 0 is not a finding of this test set.
+    ``metric="mse"``: AvgMSE instead (the squared error of each coefficient, averaged the same way;
+    column ``AvgMSE``)."""
+    if metric not in ("accuracy", "mse"):
+        raise ValueError("metric must be accuracy or mse")
     labels = list(preds)
     first = preds[labels[0]]
     meta = first["meta"]
@@ -417,7 +422,8 @@ def bootstrap(preds: dict, n: int = 1000, seed: int = 0, aligned=None, level: fl
         p = preds[lab]
         if len(p["meta"]) != len(meta) or not np.array_equal(p["meta"]["image"], meta["image"]):
             raise ValueError(f"{lab}: predictions of another dataset")
-        acc = (p["q_hat"][sel] == p["q_true"][sel]).mean(1)
+        acc = ((p["q_hat"][sel] == p["q_true"][sel]) if metric == "accuracy" else
+               (p["q_hat"][sel] - p["q_true"][sel]).astype(np.float64) ** 2).mean(1)
         sums = np.zeros((len(images), nq))
         np.add.at(sums, (img_idx, qf), acc)
         point = (sums.sum(0)[present] / counts.sum(0)[present]).mean()
@@ -429,7 +435,7 @@ def bootstrap(preds: dict, n: int = 1000, seed: int = 0, aligned=None, level: fl
     for lab in labels:
         point, draws = stats[lab]
         diff = draws - stats[labels[0]][1]
-        rows.append({"method": lab, "AvgAcc": round(float(point), 4),
+        rows.append({"method": lab, "AvgAcc" if metric == "accuracy" else "AvgMSE": round(float(point), 4),
                      "low": round(float(np.quantile(draws, a)), 4), "high": round(float(np.quantile(draws, 1 - a)), 4),
                      f"minus {labels[0]}": round(float(point - stats[labels[0]][0]), 4),
                      "diff low": round(float(np.quantile(diff, a)), 4), "diff high": round(float(np.quantile(diff, 1 - a)), 4)})

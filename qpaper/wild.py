@@ -144,7 +144,7 @@ def qf2_rows(evaluation) -> pd.DataFrame:
     tidy table (:meth:`qpaper.figures.Setup.evaluation`)."""
     from .results import averages, method_of, prior
     rows = []
-    for qf2, (t_random, t_aligned) in ((90, (1, 3)), (80, (2, 4))):
+    for qf2, (t_random, t_aligned) in ((90, (1, 2)), (80, (3, 4))):  # the paper's numbering (notebook 3)
         for ds, grid, t in ((f"qf2-{qf2}-test", "random shift", t_random),
                             (f"qf2-{qf2}-test-aligned", "aligned", t_aligned)):
             for model in ("any-qf2-wide", f"qf2-{qf2}-class-Lr", prior(qf2)):

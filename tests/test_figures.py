@@ -49,16 +49,19 @@ def test_the_sentences_follow_the_numbers():
                           "constant prior (median) AvgMSE": [9, 9, 9]})
     text = figures.table_text(table)
     assert "AvgAcc 0.700 against 0.500 for [10], 0.100 for constant prior (median)" in text
-    assert "it beats every other method" in text and "0.600 above the best constant prior" in text
+    # no interval given: the point estimates rank, nothing is claimed (issue 33)
+    assert "the highest point estimate of the table" in text and "no ranking is claimed" in text
+    assert "beats" not in text and "ahead" not in text
     assert "second lowest ([10] has 0.750)" in text and "lowest at QF1 95 (0.500)" in text
-    assert "no better than a constant" not in text
     table["[10] AvgAcc"] = [0.95, 0.9, 0.92]
     flipped = figures.table_text(table)
-    assert "it is below [10]" in flipped and "0.600 above the best constant prior" in flipped
-    # planted: the prior above both (issue 24: "no better than a constant" must be said)
-    table["constant prior (median) AvgAcc"] = [0.95, 0.95, 0.95]
-    planted = figures.table_text(table)
-    assert "0.250 below the best constant prior" in planted and "[10] does no better than a constant answer" in planted
+    assert "a point estimate below that of [10]" in flipped
+    # with paired intervals: ahead only where the interval excludes 0, else about the same
+    p = {"[10]": {"diff": -0.22, "low": -0.3, "high": -0.1, "better": "higher"},
+         "constant prior (median)": {"diff": 0.6, "low": -0.01, "high": 0.9, "better": "higher"}}
+    both = figures.table_text(table, paired=p)
+    assert "behind [10] by -0.220 (95% interval -0.300 to -0.100)" in both
+    assert "about the same as constant prior (median) (+0.600, 95% interval -0.010 to +0.900, which holds 0)" in both
     acc = np.linspace(0.9, 0.4, 15)
     text = figures.curves_text({"proposed": curve(acc, np.linspace(0.1, 3, 15)),
                                 "[10]": curve(acc - 0.1, np.linspace(0.2, 2, 15)),
