@@ -162,15 +162,21 @@ def test_claims_are_checked_against_the_tables(tmp_path):
                   for m, e in (("class head, loss L", 1.5), ("class head, loss Lr", 1.1))]).to_csv(
         tables / "loss-ablation.csv", index=False)
     got = {c["claim"]: c["holds"] for c in report.claims("mini", tmp_path)}
-    assert got["QF2 90, random shift: class head ahead of [10]"] == "yes"
-    assert got["QF2 90, random shift: proposed ahead of [10] in AvgMSE"] == "no"  # 1.0 is not below 0.9
-    assert got["QF2 90, random shift: proposed above the constant prior"] == "yes"
-    assert got["QF2 90, random shift: proposed ahead of [5] (grid estimated)"] == "yes"
-    assert got["QF2 90, aligned: proposed ahead of [7]"] == "no"
-    assert got["QF2 90: Lr below L in AvgMSE"] == "yes"
+    yes, no = "point estimate as claimed (no interval)", "point estimate against it (no interval)"  # no bootstrap here
+    assert got["QF2 90, random shift: class head ahead of [10]"] == yes
+    assert got["QF2 90, random shift: proposed ahead of [10] in AvgMSE"] == no  # 1.0 is not below 0.9
+    assert got["QF2 90, random shift: proposed above the constant prior"] == yes
+    assert got["QF2 90, random shift: proposed ahead of [5] (grid estimated)"] == yes
+    assert got["QF2 90, aligned: proposed ahead of [7]"] == no
+    assert got["QF2 90: Lr below L in AvgMSE"] == yes
     assert not any(k.startswith("QF2 80") for k in got)  # no row, no claim
-    assert "[AvgAcc 0.7000 vs 0.7500](results/mini/tables/tables1-4-summary.md) | no |" in report.claims_markdown(
+    assert f"[AvgAcc 0.7000 vs 0.7500](results/mini/tables/tables1-4-summary.md) | {no} |" in report.claims_markdown(
         "mini", tmp_path)
+    # with notebook 3's paired bootstrap (other minus proposed) the verdict is the interval's
+    pd.DataFrame([{"method": "[10]", "test": "qf2-90-test", "diff low": -0.25, "diff high": -0.15}]).to_csv(
+        tables / "bootstrap-qf2-90.csv", index=False)
+    got = {c["claim"]: c["holds"] for c in report.claims("mini", tmp_path)}
+    assert got["QF2 90, random shift: class head ahead of [10]"] == "yes"
 
 
 def test_notebooks_run_on_their_smoke_defaults_under_nbval(tmp_path):
