@@ -353,24 +353,31 @@ def paired_table(dbl: pd.DataFrame, others, seed: int) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def speed_files(pics, tmp):
+    """(label, path) of the timed files: a 1 MP and a 12 MP double JPEG (QF1 70 -> 90, shifted by
+    (3, 5)) from the largest test photo, resized, written in the folder ``tmp``."""
+    big = max((img for _, img in pics), key=lambda i: i.shape[0] * i.shape[1])
+    for name, mp in (("1 MP", 1.0), ("12 MP", 12.0)):
+        f = np.sqrt(mp * 1e6 / (big.shape[0] * big.shape[1]))
+        img = cv2.resize(big, (int(big.shape[1] * f) // 16 * 16, int(big.shape[0] * f) // 16 * 16),
+                         interpolation=cv2.INTER_CUBIC if f > 1 else cv2.INTER_AREA)
+        d1 = np.ascontiguousarray(jpeg.decode(jpeg.encode_opencv(img, 70))[3:, 5:])
+        p = Path(tmp) / f"{mp:g}mp.jpg"
+        p.write_bytes(jpeg.encode_opencv(d1, 90))
+        yield f"{name} ({d1.shape[1]}x{d1.shape[0]})", p
+
+
 def file_speed(pics, cache, seed) -> dict:
     """Seconds of ``qpaper estimate`` (file) on a 1 MP and a 12 MP double JPEG, model loaded."""
-    big = max((img for _, img in pics), key=lambda i: i.shape[0] * i.shape[1])
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for name, mp in (("1 MP", 1.0), ("12 MP", 12.0)):
-            f = np.sqrt(mp * 1e6 / (big.shape[0] * big.shape[1]))
-            img = cv2.resize(big, (int(big.shape[1] * f) // 16 * 16, int(big.shape[0] * f) // 16 * 16),
-                             interpolation=cv2.INTER_CUBIC if f > 1 else cv2.INTER_AREA)
-            d1 = np.ascontiguousarray(jpeg.decode(jpeg.encode_opencv(img, 70))[3:, 5:])
-            p = Path(tmp) / f"{mp:g}mp.jpg"
-            p.write_bytes(jpeg.encode_opencv(d1, 90))
+        for label, p in speed_files(pics, tmp):
             times = []
             for _ in range(3):
                 t = time.perf_counter()
                 estimate.run(p, method="file", seed=seed, progress=False, models=cache)
                 times.append(time.perf_counter() - t)
-            out[f"{name} ({d1.shape[1]}x{d1.shape[0]})"] = float(np.median(times))
+            out[label] = float(np.median(times))
     return out
 
 

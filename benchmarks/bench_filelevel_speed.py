@@ -12,12 +12,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_estimate import photos  # noqa: E402
+from bench_estimate import photos, speed_files  # noqa: E402
 
 from qpaper import estimate, filelevel, grid, jpeg  # noqa: E402
 from qpaper.paths import ROOT, atomic_write_bytes  # noqa: E402
@@ -48,16 +47,9 @@ def main() -> int:
     t0 = time.time()
     from qpaper.backend import import_backend_quietly
     import_backend_quietly()
-    big = max((img for _, img in photos()), key=lambda i: i.shape[0] * i.shape[1])
     cache, rows = {}, []
     with tempfile.TemporaryDirectory() as tmp:
-        for name, mp in (("1 MP", 1.0), ("12 MP", 12.0)):
-            f = np.sqrt(mp * 1e6 / (big.shape[0] * big.shape[1]))
-            img = cv2.resize(big, (int(big.shape[1] * f) // 16 * 16, int(big.shape[0] * f) // 16 * 16),
-                             interpolation=cv2.INTER_CUBIC if f > 1 else cv2.INTER_AREA)
-            d1 = np.ascontiguousarray(jpeg.decode(jpeg.encode_opencv(img, 70))[3:, 5:])
-            p = Path(tmp) / f"{mp:g}mp.jpg"
-            p.write_bytes(jpeg.encode_opencv(d1, 90))
+        for size, p in speed_files(photos(), tmp):
             data = p.read_bytes()
             estimate.run(p, method="file", progress=False, models=cache)  # the model loaded once
             ev = filelevel.read_evidence(p, data)
@@ -79,8 +71,8 @@ def main() -> int:
                 "log-likelihoods of the 32 candidates": median_seconds(lambda: filelevel.file_log_likelihoods(ev)),
             }
             for part, sec in parts.items():
-                rows.append((f"{name} ({d1.shape[1]}x{d1.shape[0]})", part, sec))
-            print(f"{name} done ({time.time() - t0:.0f} s)", flush=True)
+                rows.append((size, part, sec))
+            print(f"{size} done ({time.time() - t0:.0f} s)", flush=True)
     lines = ["# file-level estimator: seconds per part (median of 3 runs, one process, 2 cores)",
              "# python benchmarks/bench_filelevel_speed.py", ""]
     for size in dict.fromkeys(r[0] for r in rows):
