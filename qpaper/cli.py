@@ -51,8 +51,6 @@ def _name(text):
     return text
 
 
-_name.__name__ = "name"
-
 SEED = _number(int, 0, 2 ** 32 - 1, "seed")  # every --seed: refused before any work when numpy could not take it
 
 

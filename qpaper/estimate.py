@@ -215,8 +215,8 @@ def readable_coefficients(rgb, origins, q2, nc: int = NC) -> np.ndarray:
     smooth content, or Q2 steps that round everything to zero, fill one bin: no comb to read.
     A bin counts when TRACE_SHARE of the blocks (and 3) fall in it."""
     y = jpeg.to_luma(rgb)
-    c = np.concatenate([jpeg.block_dct_batch(np.stack([y[a:a + PATCH, b:b + PATCH] for a, b in part]), nc=nc)
-                        .reshape(-1, nc)[:, 1:] for part in np.array_split(origins, max(1, len(origins) // 64))])
+    c = jpeg.block_dct_batch(np.stack([y[a:a + PATCH, b:b + PATCH] for a, b in origins]), nc=nc)[..., 1:]
+    c = c.reshape(-1, nc - 1)
     q = np.rint(c / jpeg.zigzag(q2)[1:nc])
     least = max(3, TRACE_SHARE * len(q))
     return np.array([(np.unique(col, return_counts=True)[1] >= least).sum() for col in q.T])

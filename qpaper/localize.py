@@ -429,9 +429,8 @@ def run(file, out, model=None, stride: int = 8, coefficients=(1, 6, 14), path: s
     check_out(out, file)
     img = estimate.read_jpeg(file, max_megapixels)
     check_plan(img["size"], stride, max_memory)
-    bins = estimate.readable_coefficients(img["rgb"], estimate.window_origins(img["size"], 512, seed), img["q2"], nc=NC)
-    no_trace = estimate.no_trace_reason(bins, img["q2"], NC)
     whole = estimate.run(file, method="file", max_megapixels=max_megapixels, seed=seed, progress=False)
+    no_trace = whole["verdict"] if whole["q1"] is None else None  # estimate's "cannot tell" (too little content)
     double = bool(whole.get("double")) and not no_trace
     model, name, _, _ = registry.model_for(img["q2"], model)
     path = resolve_path(model, path)
@@ -461,7 +460,7 @@ def run(file, out, model=None, stride: int = 8, coefficients=(1, 6, 14), path: s
                "tampered_share": round(float(res["mask"].mean()), 4) if double else 0.0,
                "no_trace": None if double else (no_trace or whole["verdict"]),
                "file_verdict": whole["verdict"], "orientation": img["orientation"],
-               "readable_coefficients": int((bins >= estimate.TRACE_BINS).sum()), "cannot_tell": no_trace,
+               "readable_coefficients": whole["readable_coefficients"], "cannot_tell": no_trace,
                "warnings": img["decoder"], "files": files, "removed_stale": stale, "complete": True,
                "note": "QM(i, j, :) is the window with top-left corner (i*stride, j*stride) of the stored "
                        "pixels; maps are drawn as stored, without the EXIF orientation"}

@@ -195,8 +195,6 @@ def check_output_file(path, inputs=(), ours=None, what="output") -> None:
     if str(path) == "-":
         return
     path = Path(path)
-    if not str(path):
-        raise ValueError(f"the {what} has an empty name")
     for f in inputs:
         if Path(f).is_dir() and inside(path.parent, f):
             raise ValueError(f"{path} lies inside the input folder {f}: outputs never go among the evidence "
@@ -229,8 +227,6 @@ def check_output_folder(out, inputs=(), ours=None, what="--out") -> None:
     of the same command wrote (``ours(folder)``: the names it may replace; None: any). A new or
     empty folder is always fine (issue 32, item 1)."""
     out = Path(out)
-    if not str(out):
-        raise ValueError(f"{what}: an empty name")
     if out.exists() and not out.is_dir():
         raise ValueError(f"{what} {out}: exists and is not a folder")
     for f in inputs:

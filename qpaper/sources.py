@@ -296,16 +296,11 @@ def trace_verdict(path, threshold: float = TRACE_THRESHOLD) -> tuple[float | Non
             head = f.read(2)
     except ValueError as e:
         raise SourceError(str(e)) from None
-    if head != b"\xff\xd8":
-        img = read_image(path)  # its refusals (too large, unreadable) are the answer
-        score = jpeg_trace_score(img)
-    else:
-        try:  # a JPEG's pixels may not decode (CMYK, damage): its own table still answers
-            img = read_image(path)
-            score = jpeg_trace_score(img)
-        except (ValueError, cv2.error):
-            img, score = None, None
     if head == b"\xff\xd8":
+        try:  # a JPEG's pixels may not decode (CMYK, damage): its own table still answers
+            score = jpeg_trace_score(read_image(path))
+        except (ValueError, cv2.error):
+            score = None
         try:
             info = jpeg.read_qtables(path)
             qf, dist = jpeg.nearest_standard_qf(jpeg.luminance_table(info))
@@ -313,6 +308,8 @@ def trace_verdict(path, threshold: float = TRACE_THRESHOLD) -> tuple[float | Non
                            f"IJG QF {qf}{' exactly' if dist == 0 else ''})")
         except jpeg.JpegError as e:
             return score, f"cannot tell: a damaged JPEG file ({e})"
+    img = read_image(path)  # its refusals (too large, unreadable) are the answer
+    score = jpeg_trace_score(img)
     if score > threshold:
         return score, "JPEG trace"
     y = jpeg.to_luma(img).astype(np.float64)
